@@ -1,0 +1,375 @@
+//! The herd's configuration: servers, links, the places endpoint and limits, from TOML.
+//!
+//! Parsing here is pure (text in, validated [`HerdConfig`] out); reading the file is the
+//! caller's job. Every error names the source and, where it can, the line at fault.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A bad configuration, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// File name (or another label for the text's origin).
+    pub source: String,
+    /// 1-based line, when the fault has one.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.source, self.message),
+            None => write!(f, "{}: {}", self.source, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A validated herd.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HerdConfig {
+    pub herd: HerdSection,
+    pub places: PlacesConfig,
+    pub limits: Limits,
+    #[serde(rename = "server")]
+    pub servers: Vec<ServerConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HerdSection {
+    /// Shared secret a peer must present in its HELLO line.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacesConfig {
+    /// `http://host:port` with an optional path prefix.
+    pub base_url: String,
+    pub key: String,
+    #[serde(default = "default_places_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl PlacesConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+fn default_places_timeout_ms() -> u64 {
+    5_000
+}
+
+/// Bounds on everything that grows. Identical for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Distinct clients a server stores; past it, new clients are refused (known ones still
+    /// update).
+    pub max_clients: usize,
+    /// Open connections (clients and peers) a server accepts; past it, a connection gets a
+    /// refusal line and is closed.
+    pub max_connections: usize,
+    /// Lines queued for one peer link; a link that falls this far behind is reset and
+    /// catches up by anti-entropy when it comes back.
+    pub peer_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 1_000_000,
+            max_connections: 20_000,
+            peer_queue: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerConfig {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub neighbours: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    herd: HerdSection,
+    places: PlacesConfig,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(rename = "server", default)]
+    servers: Vec<RawServer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    name: Spanned<String>,
+    addr: Spanned<String>,
+    #[serde(default)]
+    neighbours: Vec<Spanned<String>>,
+}
+
+impl HerdConfig {
+    /// Parses and validates TOML text; `source` names it in errors (usually the file path).
+    pub fn parse(text: &str, source: &str) -> Result<HerdConfig, ConfigError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].lines().count().max(1);
+        let err = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+            source: source.to_owned(),
+            line: span.map(|s| line_of(s.start + 1)),
+            message,
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| err(e.span(), e.message().to_owned()))?;
+
+        if raw.servers.is_empty() {
+            return Err(err(
+                None,
+                "no [[server]] entries: a herd needs at least one server".into(),
+            ));
+        }
+        let mut names = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        let mut servers = Vec::with_capacity(raw.servers.len());
+        for s in &raw.servers {
+            let name = s.name.get_ref();
+            if !valid_name(name) {
+                return Err(err(
+                    Some(s.name.span()),
+                    format!(
+                        "server name {name:?} must be non-empty with no whitespace or control characters"
+                    ),
+                ));
+            }
+            if names.insert(name.clone(), s).is_some() {
+                return Err(err(
+                    Some(s.name.span()),
+                    format!("server {name:?} is defined twice"),
+                ));
+            }
+            let addr: SocketAddr = s.addr.get_ref().parse().map_err(|_| {
+                err(
+                    Some(s.addr.span()),
+                    format!(
+                        "server {name:?}: addr {:?} is not ip:port (e.g. 127.0.0.1:12000)",
+                        s.addr.get_ref()
+                    ),
+                )
+            })?;
+            if let Some(other) = addrs.insert(addr, name.clone()) {
+                return Err(err(
+                    Some(s.addr.span()),
+                    format!("server {name:?} uses {addr}, already used by {other:?}"),
+                ));
+            }
+            if addr.port() == 0 {
+                return Err(err(
+                    Some(s.addr.span()),
+                    format!("server {name:?} needs a fixed port, not 0"),
+                ));
+            }
+            servers.push(ServerConfig {
+                name: name.clone(),
+                addr,
+                neighbours: s.neighbours.iter().map(|n| n.get_ref().clone()).collect(),
+            });
+        }
+        for s in &raw.servers {
+            let name = s.name.get_ref();
+            let mut seen = BTreeSet::new();
+            for n in &s.neighbours {
+                let neighbour = n.get_ref();
+                let Some(other) = names.get(neighbour) else {
+                    return Err(err(
+                        Some(n.span()),
+                        format!(
+                            "server {name:?} lists neighbour {neighbour:?}, which is not a server of this herd"
+                        ),
+                    ));
+                };
+                if neighbour == name {
+                    return Err(err(
+                        Some(n.span()),
+                        format!("server {name:?} lists itself as a neighbour"),
+                    ));
+                }
+                if !seen.insert(neighbour) {
+                    return Err(err(
+                        Some(n.span()),
+                        format!("server {name:?} lists {neighbour:?} twice"),
+                    ));
+                }
+                if !other.neighbours.iter().any(|m| m.get_ref() == name) {
+                    return Err(err(
+                        Some(n.span()),
+                        format!(
+                            "link {name:?} -> {neighbour:?} is one-sided: add {name:?} to the neighbours of {neighbour:?}"
+                        ),
+                    ));
+                }
+            }
+        }
+        if !raw.places.base_url.starts_with("http://") {
+            return Err(err(
+                None,
+                format!(
+                    "places.base_url {:?} must start with http:// (put a TLS proxy in front of an https endpoint)",
+                    raw.places.base_url
+                ),
+            ));
+        }
+        crate::places::Endpoint::from_config(&raw.places).map_err(|e| err(None, e))?;
+        Ok(HerdConfig {
+            herd: raw.herd,
+            places: raw.places,
+            limits: raw.limits,
+            servers,
+        })
+    }
+
+    /// The configuration as TOML text, which [`HerdConfig::parse`] reads back.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// Names of all servers, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.servers.iter().map(|s| s.name.as_str())
+    }
+
+    /// Hop distance between two servers (breadth-first), or `None` if not connected.
+    pub fn hops(&self, from: &str, to: &str) -> Option<usize> {
+        let mut frontier = vec![from];
+        let mut seen = BTreeSet::from([from]);
+        for distance in 0.. {
+            if frontier.is_empty() {
+                return None;
+            }
+            if frontier.contains(&to) {
+                return Some(distance);
+            }
+            let mut next = Vec::new();
+            for name in frontier {
+                for n in self
+                    .server(name)
+                    .map(|s| s.neighbours.as_slice())
+                    .unwrap_or_default()
+                {
+                    if seen.insert(n.as_str()) {
+                        next.push(n.as_str());
+                    }
+                }
+            }
+            frontier = next;
+        }
+        None
+    }
+}
+
+/// Server names travel in lines split on whitespace, so they may hold none.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const TWO: &str = r#"
+[herd]
+key = "k"
+
+[places]
+base_url = "http://127.0.0.1:8090"
+key = "pk"
+
+[[server]]
+name = "A"
+addr = "127.0.0.1:12001"
+neighbours = ["B"]
+
+[[server]]
+name = "B"
+addr = "127.0.0.1:12002"
+neighbours = ["A"]
+"#;
+
+    #[test]
+    fn parses_and_round_trips() {
+        let c = HerdConfig::parse(TWO, "two.toml").expect("valid");
+        assert_eq!(c.servers.len(), 2);
+        assert_eq!(c.places.timeout(), Duration::from_secs(5));
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(HerdConfig::parse(&c.to_toml(), "again"), Ok(c));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_problem() {
+        let cases = [
+            (
+                TWO.replace("neighbours = [\"A\"]", "neighbours = []"),
+                12,
+                "one-sided",
+            ),
+            (
+                TWO.replace("neighbours = [\"B\"]", "neighbours = [\"C\"]"),
+                12,
+                "not a server",
+            ),
+            (TWO.replace("12002", "12001"), 16, "already used by \"A\""),
+            (
+                TWO.replace("name = \"B\"", "name = \"A\""),
+                15,
+                "defined twice",
+            ),
+            (
+                TWO.replace("neighbours = [\"B\"]", "neighbours = [\"B\", \"B\"]"),
+                12,
+                "twice",
+            ),
+            (
+                TWO.replace("\"127.0.0.1:12002\"", "\"localhost\""),
+                16,
+                "not ip:port",
+            ),
+            (
+                TWO.replace("addr = \"127.0.0.1:12002\"", "adr = \"x\""),
+                16,
+                "unknown field",
+            ),
+        ];
+        for (text, line, words) in cases {
+            let e = HerdConfig::parse(&text, "herd.toml").expect_err(words);
+            assert_eq!(e.line, Some(line), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("herd.toml:{line}: ")),
+                "{e}"
+            );
+            assert!(e.message.contains(words), "{e}");
+        }
+        let e = HerdConfig::parse(&TWO.replace("http://", "https://"), "h").expect_err("https");
+        assert!(e.message.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn hops_follow_links() {
+        let c = HerdConfig::parse(TWO, "two.toml").expect("valid");
+        assert_eq!(c.hops("A", "A"), Some(0));
+        assert_eq!(c.hops("A", "B"), Some(1));
+        assert_eq!(c.hops("A", "Z"), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! The server-herd protocol as a sans-IO core.
+//!
+//! Everything every herd backend must agree on lives here: line framing with a length cap
+//! ([`framing`]), parsing and formatting of every line ([`message`]), exact times and skews
+//! ([`time`]), the location store ([`store`]), the per-server state machine with flooding
+//! and anti-entropy ([`node`]), the places HTTP call and the reply built from it
+//! ([`places`]), the herd configuration ([`config`]) and the reconnect schedule
+//! ([`backoff`]). [`client`] frames replies for load generators and tests.
+//!
+//! It deliberately does no I/O: it opens no socket, reads no clock (times are arguments)
+//! and spawns nothing. A backend ("shell") moves bytes between sockets and these types, so
+//! two backends can only differ in how their runtime moves bytes, never in what they say.
+
+pub mod backoff;
+pub mod client;
+pub mod config;
+pub mod framing;
+pub mod message;
+pub mod node;
+pub mod places;
+pub mod store;
+pub mod time;
+
+pub use config::{ConfigError, HerdConfig, Limits, PlacesConfig, ServerConfig};
+pub use framing::{LineBuffer, LineTooLong};
+pub use message::{Command, Invalid, Record};
+pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep};
+pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
+pub use time::{Nanos, Skew};
+
+/// Longest line, in bytes without its terminator, that any server accepts. A longer line
+/// closes the connection that sent it.
+pub const MAX_LINE_BYTES: usize = 65_536;
