@@ -432,6 +432,10 @@ pub fn invalid_reply(line: &[u8]) -> Vec<u8> {
     reply
 }
 
+/// Sent to a connection refused because the server is at its connection limit, just before
+/// it is closed. Not a reply to any line, so it does not start with `? `.
+pub const BUSY_REPLY: &[u8] = b"! server busy: connection limit reached\n";
+
 /// `IAMAT <client> <location> <time>\n`, as a client sends it.
 pub fn iamat_line(client: &str, location: &str, time: &str) -> String {
     format!("{IAMAT} {client} {location} {time}\n")

@@ -16,6 +16,9 @@ use crate::places::{Endpoint, PlacesCall};
 use crate::store::{LocationStore, Offer};
 use crate::time::Nanos;
 
+/// How long a new link may take to exchange HELLO lines before it is dropped.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Identifies one incarnation of a link, so a late "down" from a replaced connection
 /// cannot take down its successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,6 +61,18 @@ pub enum PeerStep {
     /// A new client while the store is full: dropped.
     Full,
     Invalid(Invalid),
+}
+
+impl PeerStep {
+    /// A word for logs.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            PeerStep::Stored => "stored",
+            PeerStep::Stale => "stale",
+            PeerStep::Full => "store full",
+            PeerStep::Invalid(_) => "invalid",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
