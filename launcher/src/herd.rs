@@ -1,0 +1,443 @@
+//! A running herd: the places service and one process per server.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use herd_protocol::HerdConfig;
+
+use crate::client::Client;
+use crate::manifest::{Manifest, Profile, Vars, expand, target_dir};
+use crate::topology::Topology;
+
+/// How long a process may take to print `listening on`.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long links may take to carry a probe update to every server.
+const LINK_TIMEOUT: Duration = Duration::from_secs(20);
+/// Times a whole start is retried when a server could not bind its (briefly free) port.
+const START_ATTEMPTS: usize = 3;
+
+/// The places service a herd talks to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlacesSpec {
+    /// A `places` process with this latency spec, error rate and seed.
+    Service {
+        latency: String,
+        error_rate: f64,
+        seed: u64,
+    },
+    /// The config names a loopback port nothing listens on.
+    Unreachable,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct HerdSpec {
+    pub manifest: Manifest,
+    pub topology: Topology,
+    /// `--threads` for every server.
+    pub threads: usize,
+    pub profile: Profile,
+    pub places: PlacesSpec,
+    pub places_timeout_ms: u64,
+    /// Server logs go here; `None` runs them with `--no-log`.
+    pub logs: Option<PathBuf>,
+}
+
+impl HerdSpec {
+    /// The default herd shape for `manifest`, places answering at once, logs off.
+    pub fn new(manifest: Manifest, topology: Topology, profile: Profile) -> HerdSpec {
+        HerdSpec {
+            manifest,
+            topology,
+            threads: 2,
+            profile,
+            places: PlacesSpec::Service {
+                latency: "0".into(),
+                error_rate: 0.0,
+                seed: 1,
+            },
+            places_timeout_ms: 5_000,
+            logs: None,
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    stderr: PathBuf,
+}
+
+/// A started herd. Dropping it kills every process.
+pub struct Herd {
+    spec: HerdSpec,
+    root: PathBuf,
+    dir: tempfile::TempDir,
+    config: HerdConfig,
+    config_path: PathBuf,
+    places: Option<Child>,
+    servers: BTreeMap<String, Server>,
+}
+
+impl std::fmt::Debug for Herd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Herd")
+            .field("backend", &self.spec.manifest.name)
+            .field("config", &self.config_path)
+            .finish()
+    }
+}
+
+/// A config for `topology` with the given ports, validated by the protocol crate.
+pub(crate) fn config_for(
+    topology: &Topology,
+    ports: &[u16],
+    places_url: &str,
+    timeout_ms: u64,
+) -> anyhow::Result<HerdConfig> {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "[herd]\nkey = \"launcher-link-key\"\n\n[places]\nbase_url = \"{places_url}\"\nkey = \"launcher-places-key\"\ntimeout_ms = {timeout_ms}\n"
+    );
+    for ((name, neighbours), port) in topology.servers.iter().zip(ports) {
+        let quoted: Vec<String> = neighbours.iter().map(|n| format!("{n:?}")).collect();
+        let _ = write!(
+            text,
+            "\n[[server]]\nname = {name:?}\naddr = \"127.0.0.1:{port}\"\nneighbours = [{}]\n",
+            quoted.join(", ")
+        );
+    }
+    Ok(HerdConfig::parse(&text, &topology.name)?)
+}
+
+/// Ports that were free a moment ago: all bound at once so they differ, then released.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Waits for the `listening on ADDR` line; keeps draining stdout afterwards so the child
+/// never blocks on a full pipe.
+fn wait_ready(child: &mut Child, what: &str) -> anyhow::Result<SocketAddr> {
+    let stdout = child.stdout.take().context("stdout not piped")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(addr) => {
+                return addr
+                    .parse()
+                    .with_context(|| format!("{what} printed a bad address {addr:?}"));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                if let Some(status) = child.try_wait()? {
+                    bail!("{what} exited ({status}) before it was ready");
+                }
+            }
+            Err(_) => bail!("{what} did not print `listening on` within {READY_TIMEOUT:?}"),
+        }
+    }
+}
+
+fn tail_of(path: &Path, lines: usize) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl Herd {
+    /// Starts the places service and every server, and waits until the herd is linked.
+    pub fn start(root: &Path, spec: HerdSpec) -> anyhow::Result<Herd> {
+        let mut last = anyhow!("no attempt made");
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(root, spec.clone()) {
+                Ok(herd) => return Ok(herd),
+                // A port taken between allocation and bind shows as a server exiting early.
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn start_once(root: &Path, spec: HerdSpec) -> anyhow::Result<Herd> {
+        let dir = tempfile::Builder::new().prefix("herd-").tempdir()?;
+        let bin_dir = target_dir(root).join(spec.profile.dir());
+        let (places, places_url) = match &spec.places {
+            PlacesSpec::Service {
+                latency,
+                error_rate,
+                seed,
+            } => {
+                let mut child = Command::new(bin_dir.join("places"))
+                    .args([
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--latency",
+                        latency,
+                        "--error-rate",
+                    ])
+                    .arg(error_rate.to_string())
+                    .args([
+                        "--seed",
+                        &seed.to_string(),
+                        "--require-key",
+                        "launcher-places-key",
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(File::create(dir.path().join("places.stderr"))?)
+                    .spawn()
+                    .with_context(|| {
+                        format!(
+                            "cannot start {} (build it with `cargo build -p places`)",
+                            bin_dir.join("places").display()
+                        )
+                    })?;
+                let addr = wait_ready(&mut child, "places service")?;
+                (Some(child), format!("http://{addr}"))
+            }
+            PlacesSpec::Unreachable => (None, format!("http://127.0.0.1:{}", free_ports(1)?[0])),
+        };
+        let ports = free_ports(spec.topology.servers.len())?;
+        let config = config_for(&spec.topology, &ports, &places_url, spec.places_timeout_ms)?;
+        let config_path = dir.path().join("herd.toml");
+        std::fs::write(&config_path, config.to_toml())?;
+        let mut herd = Herd {
+            spec,
+            root: root.to_path_buf(),
+            dir,
+            config,
+            config_path,
+            places,
+            servers: BTreeMap::new(),
+        };
+        let names: Vec<String> = herd.names().map(str::to_owned).collect();
+        for name in &names {
+            herd.launch(name)?;
+        }
+        herd.wait_linked()?;
+        Ok(herd)
+    }
+
+    fn launch(&mut self, name: &str) -> anyhow::Result<()> {
+        let bin_dir = target_dir(&self.root).join(self.spec.profile.dir());
+        let vars = Vars {
+            profile: self.spec.profile,
+            bin_dir: &bin_dir,
+            config: &self.config_path,
+            server: name,
+            threads: self.spec.threads,
+            log_dir: self.spec.logs.as_deref(),
+        };
+        let argv = expand(&self.spec.manifest.launch, &vars);
+        let stderr = self.dir.path().join(format!("{name}.stderr"));
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(&self.root)
+            .stdout(Stdio::piped())
+            .stderr(File::options().create(true).append(true).open(&stderr)?)
+            .spawn()
+            .with_context(|| format!("cannot start {} (was the backend built?)", argv[0]))?;
+        let ready = wait_ready(
+            &mut child,
+            &format!("{} server {name}", self.spec.manifest.name),
+        );
+        self.servers.insert(
+            name.to_owned(),
+            Server {
+                child,
+                stderr: stderr.clone(),
+            },
+        );
+        ready
+            .map(drop)
+            .map_err(|e| anyhow!("{e}\n--- stderr of {name} ---\n{}", tail_of(&stderr, 20)))
+    }
+
+    /// Waits until a probe update made at the first server is visible at every other.
+    fn wait_linked(&mut self) -> anyhow::Result<()> {
+        let names: Vec<String> = self.names().map(str::to_owned).collect();
+        let Some(first) = names.first() else {
+            return Ok(());
+        };
+        let probe = format!("launcher-probe-{}", std::process::id());
+        let now = herd_protocol::Nanos::from_system_time(std::time::SystemTime::now());
+        Client::connect(self.addr(first)?)?.iamat(
+            &probe,
+            "+0+0",
+            &herd_protocol::message::format_client_time(now),
+        )?;
+        let deadline = Instant::now() + LINK_TIMEOUT;
+        let mut waiting: Vec<&String> = names.iter().skip(1).collect();
+        while !waiting.is_empty() {
+            let mut still = Vec::new();
+            for name in waiting {
+                let reply =
+                    Client::connect(self.addr(name)?).and_then(|mut c| c.whatsat(&probe, "1", 1));
+                if !matches!(reply, Ok(ref r) if r.starts_with("AT ")) {
+                    still.push(name);
+                }
+            }
+            waiting = still;
+            if !waiting.is_empty() {
+                self.check_alive()?;
+                if Instant::now() > deadline {
+                    bail!(
+                        "links not up after {LINK_TIMEOUT:?}: {waiting:?} never saw the probe update"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &Manifest {
+        &self.spec.manifest
+    }
+
+    pub fn config(&self) -> &HerdConfig {
+        &self.config
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.config.names()
+    }
+
+    pub fn addr(&self, name: &str) -> anyhow::Result<SocketAddr> {
+        self.config
+            .server(name)
+            .map(|s| s.addr)
+            .with_context(|| format!("no server {name:?} in this herd"))
+    }
+
+    /// Process ids of the running servers.
+    pub fn pids(&self) -> BTreeMap<String, u32> {
+        self.servers
+            .iter()
+            .map(|(n, s)| (n.clone(), s.child.id()))
+            .collect()
+    }
+
+    pub fn places_pid(&self) -> Option<u32> {
+        self.places.as_ref().map(Child::id)
+    }
+
+    /// Errors if any server has exited, naming it with the tail of its stderr.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        for (name, server) in &mut self.servers {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "server {name} exited ({status})\n--- stderr ---\n{}",
+                    tail_of(&server.stderr, 20)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs one server (it keeps its port for [`Herd::restart`]).
+    pub fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let server = self
+            .servers
+            .get_mut(name)
+            .with_context(|| format!("no server {name:?}"))?;
+        server.child.kill()?;
+        server.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts a killed server again on the same port and waits until it is listening.
+    pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        if let Some(server) = self.servers.get_mut(name)
+            && server.child.try_wait()?.is_none()
+        {
+            bail!("server {name} is still running; kill it first");
+        }
+        self.launch(name)
+    }
+
+    /// Stops every process: SIGTERM, a bounded wait, then SIGKILL.
+    pub fn stop(&mut self) {
+        let pids: Vec<String> = self
+            .servers
+            .values()
+            .map(|s| s.child.id().to_string())
+            .chain(self.places.iter().map(|c| c.id().to_string()))
+            .collect();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .args(&pids)
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let children = self
+            .servers
+            .values_mut()
+            .map(|s| &mut s.child)
+            .chain(self.places.as_mut());
+        for child in children {
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The last `lines` lines of a server's stderr and of its log file (if logs are on).
+    pub fn log_tail(&self, name: &str, lines: usize) -> String {
+        let stderr = self
+            .servers
+            .get(name)
+            .map(|s| tail_of(&s.stderr, lines))
+            .unwrap_or_default();
+        let log = self
+            .spec
+            .logs
+            .as_ref()
+            .map(|d| tail_of(&d.join(format!("{name}.log")), lines))
+            .unwrap_or_default();
+        format!("--- {name} stderr ---\n{stderr}\n--- {name} log ---\n{log}")
+    }
+}
+
+impl Drop for Herd {
+    fn drop(&mut self) {
+        for server in self.servers.values_mut() {
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+        }
+        if let Some(places) = &mut self.places {
+            let _ = places.kill();
+            let _ = places.wait();
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Starting herds as real processes, for the conformance suite and the load generator.
+//!
+//! A backend is known only by its manifest (`<folder>/backend.toml`): how to build it and
+//! how to launch one server. [`Herd::start`] builds nothing itself; callers run
+//! [`build`] first (once per process). It then starts the places service, writes a config
+//! for the topology with free loopback ports, launches every server, waits for each to say
+//! `listening on`, and waits until an update at one server is visible at all the others,
+//! so a started herd is a working herd. Every process is killed when the [`Herd`] drops.
+//!
+//! It does not measure anything; that is the load generator's job.
+
+mod client;
+mod herd;
+mod manifest;
+mod topology;
+
+pub use client::Client;
+pub use herd::{Herd, HerdSpec, PlacesSpec};
+pub use manifest::{
+    Maintenance, Manifest, Profile, build, build_places, discover, target_dir, workspace_root,
+};
+pub use topology::{Topology, default_herd, line, mesh, ring, star};
