@@ -1,0 +1,21 @@
+//! The load generator: the instrument the recommendation rests on.
+//!
+//! One driver ([`driver`]) paced by a schedule ([`schedule`]): open loop at a fixed rate
+//! with latency measured from each command's intended send time (so stalls are charged in
+//! full, with no coordinated omission), or closed loop with a fixed number in flight.
+//! Scenarios ([`scenarios`]) are presets over it; the suite ([`suite`]) starts herds through
+//! `herd-launcher`, samples the servers' CPU and memory from /proc ([`procfs`]) and writes
+//! the records of `herd-records` plus HdrHistogram files ([`hist`]). [`ceiling`] measures
+//! the load generator itself against a responder with no runtime at all.
+//!
+//! It judges nothing: the report crate reads what it wrote and draws the conclusions.
+
+pub mod ceiling;
+pub mod driver;
+pub mod hist;
+pub mod meta;
+pub mod procfs;
+pub mod scenarios;
+pub mod schedule;
+pub mod suite;
+pub mod workload;

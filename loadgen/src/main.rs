@@ -1,0 +1,308 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use herd_launcher::{Profile, build, build_places, discover, target_dir, workspace_root};
+use loadgen::schedule::{Schedule, Stop};
+use loadgen::suite::{Scenario, Settings, Suite};
+use loadgen::{ceiling, driver, hist, workload};
+
+/// Drives herd backends with open-loop load and records latency, throughput, CPU and memory.
+///
+/// `run` starts each backend's default herd (from its backend.toml) and measures the chosen
+/// scenarios, writing results/<run-id>/: summary.csv, timeline.csv, sweep.csv,
+/// propagation.csv, idle.csv, meta.json, hgrm/*.hgrm and hlog/*.hlog.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios against backends started from their manifests.
+    Run(RunArgs),
+    /// Measure the load generator against the runtime-free responder (writes ceiling.csv).
+    Ceiling {
+        /// Results directory of the run to add ceiling.csv to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Measured seconds per shape.
+        #[arg(long, default_value = "3")]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        loadgen_threads: usize,
+    },
+    /// Merge HdrHistogram interval logs (e.g. from several loadgen processes) into one .hgrm.
+    Merge {
+        /// Interval logs (.hlog) to add up.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+    },
+    /// Load an already running herd by address and print the summary as JSON.
+    Attach {
+        /// Server addresses; connections are spread over them.
+        #[arg(long = "addr", required = true)]
+        addrs: Vec<std::net::SocketAddr>,
+        /// iamat, whatsat or mixed.
+        #[arg(long, default_value = "iamat")]
+        scenario: String,
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value = "5")]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 1)]
+        pipeline: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Backends to run (manifest names); all by default.
+    #[arg(long = "backend")]
+    backends: Vec<String>,
+    /// Scenarios to run; all by default.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// The thorough preset: more repetitions, longer windows, 10k idle connections.
+    #[arg(long)]
+    full: bool,
+    /// Results directory [default: results/<run-id>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run id [default: the UTC time].
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Worker threads per server (--threads of every backend) [default: CPUs].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Load generator event-loop threads.
+    #[arg(long, default_value_t = 1)]
+    loadgen_threads: usize,
+    /// Repetitions of every measured point [quick 3, full 5].
+    #[arg(long)]
+    reps: Option<u32>,
+    /// Measured seconds per repetition [quick 3, full 10].
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Open-loop IAMAT rate for the iamat scenario, commands/s.
+    #[arg(long, default_value_t = 5_000.0)]
+    iamat_rate: f64,
+    /// Open-loop rate for the whatsat and mixed scenarios, commands/s.
+    #[arg(long, default_value_t = 2_000.0)]
+    whatsat_rate: f64,
+    /// Connections for whatsat and mixed (each has one places call in flight at most).
+    #[arg(long, default_value_t = 256)]
+    whatsat_connections: usize,
+    /// Share of IAMATs in the mixed scenario, percent.
+    #[arg(long, default_value_t = 80)]
+    mixed_iamat_percent: u64,
+    /// Connections for iamat and sweep.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Commands in flight per connection (1 = strict request/reply).
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Places service response latency for whatsat and mixed.
+    #[arg(long, default_value = "20ms")]
+    places_latency: String,
+    /// The p99 latency a sweep step must stay under, milliseconds.
+    #[arg(long, default_value_t = 10)]
+    p99_objective_ms: u64,
+    /// Turn the servers' logs off (they are on by default, as in production).
+    #[arg(long)]
+    no_server_logs: bool,
+}
+
+fn utc_run_id() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y%m%d-%H%M%S"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("run-{}", std::process::id()))
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    let mut backends = discover(&root)?;
+    if !args.backends.is_empty() {
+        let known: Vec<String> = backends.iter().map(|m| m.name.clone()).collect();
+        for wanted in &args.backends {
+            anyhow::ensure!(
+                known.contains(wanted),
+                "no backend {wanted:?}; known: {}",
+                known.join(", ")
+            );
+        }
+        backends.retain(|m| args.backends.contains(&m.name));
+    }
+    let profile = Profile::Release;
+    eprintln!(
+        "building {} backends and the places service (release)...",
+        backends.len()
+    );
+    build_places(&root, profile)?;
+    for m in &backends {
+        build(&root, m, profile)?;
+    }
+    let run_id = args.run_id.unwrap_or_else(utc_run_id);
+    let out = args
+        .out
+        .unwrap_or_else(|| root.join("results").join(&run_id));
+    let full = args.full;
+    let settings = Settings {
+        root: root.clone(),
+        out: out.clone(),
+        run_id,
+        preset: if full { "full" } else { "quick" }.into(),
+        backends,
+        scenarios: if args.scenarios.is_empty() {
+            Scenario::ALL.to_vec()
+        } else {
+            args.scenarios
+        },
+        profile,
+        herd_threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        loadgen_threads: args.loadgen_threads,
+        reps: args.reps.unwrap_or(if full { 5 } else { 3 }),
+        warmup: Duration::from_secs(if full { 2 } else { 1 }),
+        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 10 } else { 3 })),
+        connections: args.connections,
+        pipeline: args.pipeline,
+        iamat_rate: args.iamat_rate,
+        whatsat_rate: args.whatsat_rate,
+        whatsat_connections: args.whatsat_connections,
+        mixed_iamat_percent: args.mixed_iamat_percent,
+        churn_rate: 500.0,
+        places_latency: args.places_latency,
+        p99_objective: Duration::from_millis(args.p99_objective_ms),
+        sweep_start: 2_000.0,
+        sweep_factor: if full { 1.5 } else { 2.0 },
+        sweep_max_steps: if full { 14 } else { 8 },
+        idle_counts: if full {
+            vec![1_000, 5_000, 10_000]
+        } else {
+            vec![1_000, 5_000]
+        },
+        propagation_samples: if full { 200 } else { 60 },
+        server_logs: !args.no_server_logs,
+        command_line: std::env::args().collect(),
+    };
+    let mut suite = Suite::new(settings)?;
+    suite.run()?;
+    eprintln!("results in {}", out.display());
+    for p in &suite.tables.problems {
+        eprintln!(
+            "problem: {} / {}: {}",
+            p.backend,
+            p.scenario,
+            p.what.lines().next().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Ceiling {
+            out,
+            seconds,
+            loadgen_threads,
+        } => {
+            let root = workspace_root()?;
+            let status = std::process::Command::new("cargo")
+                .args(["build", "--release", "-p", "ceiling"])
+                .current_dir(&root)
+                .status()?;
+            anyhow::ensure!(status.success(), "building the ceiling responder failed");
+            let rows = ceiling::measure(
+                &target_dir(&root).join("release/ceiling"),
+                Duration::from_secs(seconds),
+                loadgen_threads,
+            )?;
+            std::fs::create_dir_all(&out)?;
+            herd_records::write_csv(&out.join(herd_records::CEILING_FILE), &rows)?;
+            for r in &rows {
+                println!(
+                    "{:5} connections x {:2} in flight: {:>10.0} replies/s, p99 {} us",
+                    r.connections, r.pipeline, r.achieved_rate, r.p99_us
+                );
+            }
+            Ok(())
+        }
+        Command::Merge { logs } => {
+            let paths: Vec<&std::path::Path> = logs.iter().map(PathBuf::as_path).collect();
+            print!("{}", hist::hgrm(&hist::merge_interval_logs(&paths)?));
+            Ok(())
+        }
+        Command::Attach {
+            addrs,
+            scenario,
+            rate,
+            seconds,
+            connections,
+            pipeline,
+        } => {
+            let workload: driver::Workload = match scenario.as_str() {
+                "iamat" => Arc::new(workload::iamat),
+                "whatsat" | "mixed" => {
+                    let time = herd_protocol::message::format_client_time(
+                        herd_protocol::Nanos::from_system_time(std::time::SystemTime::now()),
+                    );
+                    for addr in &addrs {
+                        let mut c = herd_launcher::Client::connect(*addr)
+                            .with_context(|| format!("connecting to {addr}"))?;
+                        for i in 0..32 {
+                            let (client, location) = workload::seed_client(i);
+                            c.iamat(&client, &location, &time)?;
+                        }
+                    }
+                    if scenario == "whatsat" {
+                        Arc::new(workload::whatsat(32))
+                    } else {
+                        workload::mixed(80, 32)
+                    }
+                }
+                other => anyhow::bail!("attach runs iamat, whatsat or mixed, not {other:?}"),
+            };
+            let plan = driver::Plan {
+                targets: addrs,
+                connections,
+                pipeline,
+                schedule: Schedule::Open { rate },
+                warmup: Duration::from_secs(1),
+                stop: Stop::After(Duration::from_secs(seconds)),
+                drain: Duration::from_secs(2),
+                churn: false,
+                threads: 1,
+                workload,
+            };
+            let o = driver::run(&plan)?;
+            let h = &o.latency;
+            println!(
+                "{{\"sent\": {}, \"ok\": {}, \"errors\": {}, \"timeouts\": {}, \"wrong\": {}, \"achieved_rate\": {:.1}, \"p50_us\": {}, \"p99_us\": {}, \"max_us\": {}}}",
+                o.sent,
+                o.ok,
+                o.errors,
+                o.timeouts,
+                o.wrong,
+                o.achieved_rate(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.max()
+            );
+            Ok(())
+        }
+    }
+}
