@@ -87,7 +87,7 @@ struct RunArgs {
     /// Repetitions of every measured point [quick 3, full 5].
     #[arg(long)]
     reps: Option<u32>,
-    /// Measured seconds per repetition [quick 3, full 10].
+    /// Measured seconds per repetition [quick 3, full 5].
     #[arg(long)]
     seconds: Option<u64>,
     /// Open-loop IAMAT rate for the iamat scenario, commands/s.
@@ -176,7 +176,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         loadgen_threads: args.loadgen_threads,
         reps: args.reps.unwrap_or(if full { 5 } else { 3 }),
         warmup: Duration::from_secs(if full { 2 } else { 1 }),
-        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 10 } else { 3 })),
+        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 5 } else { 3 })),
         connections: args.connections,
         pipeline: args.pipeline,
         iamat_rate: args.iamat_rate,
@@ -188,7 +188,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         p99_objective: Duration::from_millis(args.p99_objective_ms),
         sweep_start: 2_000.0,
         sweep_factor: if full { 1.5 } else { 2.0 },
-        sweep_max_steps: if full { 14 } else { 8 },
+        sweep_max_steps: if full { 12 } else { 8 },
         idle_counts: if full {
             vec![1_000, 5_000, 10_000]
         } else {

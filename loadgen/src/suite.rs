@@ -151,8 +151,16 @@ impl Suite {
     pub fn run(&mut self) -> anyhow::Result<()> {
         for backend in self.settings.backends.clone() {
             for scenario in self.settings.scenarios.clone() {
-                self.progress
-                    .set_message(format!("{} / {}", backend.name, scenario.name()));
+                let step = format!("{} / {}", backend.name, scenario.name());
+                if self.progress.is_hidden() {
+                    // No terminal (CI, a log file): plain lines instead of a bar.
+                    let (at, of) = (
+                        self.progress.position() + 1,
+                        self.progress.length().unwrap_or(0),
+                    );
+                    eprintln!("[{at}/{of}] {step}");
+                }
+                self.progress.set_message(step);
                 if let Err(e) = crate::scenarios::run(self, &backend, scenario) {
                     let what = format!("{e:#}");
                     self.progress.println(format!(

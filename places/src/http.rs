@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
@@ -43,7 +44,7 @@ pub fn router(places: Arc<Places>, options: Options) -> Router {
 
 async fn nearby(
     State(app): State<Arc<App>>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     // One lock for both draws, so a seeded run gives the same sequence of delays and failures.
     let (delay, fail) = {
@@ -60,7 +61,18 @@ async fn nearby(
         let body = json!({"html_attributions": [], "results": [], "status": "UNKNOWN_ERROR", "error_message": "injected failure"});
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     }
-    Json(answer(&app.places, app.options.key.as_deref(), &query)).into_response()
+    let body = match query {
+        Ok(Query(query)) => answer(&app.places, app.options.key.as_deref(), &query),
+        // An undecodable query string is the client's mistake: Google's shape, not axum's
+        // plain-text 400.
+        Err(rejection) => refuse("INVALID_REQUEST", format!("bad query string: {rejection}")),
+    };
+    Json(body).into_response()
+}
+
+/// An answer with no results and a reason, as Google sends for refused requests.
+fn refuse(status: &str, message: String) -> Value {
+    json!({"html_attributions": [], "results": [], "status": status, "error_message": message})
 }
 
 /// The JSON answer for a query (HTTP 200 in every case, as Google answers).
@@ -69,7 +81,6 @@ pub fn answer(
     required_key: Option<&str>,
     query: &HashMap<String, String>,
 ) -> Value {
-    let refuse = |status: &str, message: String| json!({"html_attributions": [], "results": [], "status": status, "error_message": message});
     if required_key.is_some_and(|required| query.get("key").map(String::as_str) != Some(required)) {
         return refuse(
             "REQUEST_DENIED",
@@ -80,20 +91,9 @@ pub fn answer(
         Ok(point) => point,
         Err(message) => return refuse("INVALID_REQUEST", message),
     };
-    let radius = match query.get("radius").map(|r| r.parse::<f64>()) {
-        Some(Ok(r)) if r > 0.0 && r <= MAX_RADIUS_M => r,
-        Some(_) => {
-            return refuse(
-                "INVALID_REQUEST",
-                format!("radius must be a number of metres in (0, {MAX_RADIUS_M}]"),
-            );
-        }
-        None => {
-            return refuse(
-                "INVALID_REQUEST",
-                "missing radius parameter (metres)".into(),
-            );
-        }
+    let radius = match parse_radius(query.get("radius")) {
+        Ok(radius) => radius,
+        Err(message) => return refuse("INVALID_REQUEST", message),
     };
     let results: Vec<Value> = places
         .nearby(lat, lng, radius, MAX_RESULTS)
@@ -116,20 +116,44 @@ pub fn answer(
     json!({"html_attributions": [], "results": results, "status": status})
 }
 
-fn parse_location(value: Option<&String>) -> Result<(f64, f64), String> {
-    let text = value.ok_or("missing location parameter (lat,lng)")?;
-    let bad = || {
-        format!(
-            "location {text:?} must be lat,lng in decimal degrees within [-90, 90] and [-180, 180]"
-        )
-    };
-    let (lat, lng) = text.split_once(',').ok_or_else(bad)?;
-    let lat: f64 = lat.trim().parse().map_err(|_| bad())?;
-    let lng: f64 = lng.trim().parse().map_err(|_| bad())?;
-    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-        return Err(bad());
+/// Metres, fractions allowed (`500`, `12345.6789`), in (0, [`MAX_RADIUS_M`]].
+fn parse_radius(value: Option<&String>) -> Result<f64, String> {
+    let text = value.ok_or("missing radius parameter (metres, at most 50000)")?;
+    let radius: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("radius {text:?} is not a number of metres"))?;
+    // Written so that NaN fails too.
+    if radius > 0.0 && radius <= MAX_RADIUS_M {
+        Ok(radius)
+    } else {
+        Err(format!(
+            "radius {text:?} is out of range: it must be more than 0 and at most {MAX_RADIUS_M} metres"
+        ))
     }
-    Ok((lat, lng))
+}
+
+/// `lat,lng` in decimal degrees; each failure says which part is wrong.
+fn parse_location(value: Option<&String>) -> Result<(f64, f64), String> {
+    let text = value.ok_or("missing location parameter (lat,lng in decimal degrees)")?;
+    let (lat, lng) = text
+        .split_once(',')
+        .ok_or_else(|| format!("location {text:?} must be lat,lng (two numbers and a comma)"))?;
+    let number = |part: &str, what: &str, limit: f64| -> Result<f64, String> {
+        match part.trim().parse::<f64>() {
+            Ok(v) if (-limit..=limit).contains(&v) => Ok(v),
+            Ok(_) => Err(format!(
+                "location {text:?}: {what} {part:?} is outside [-{limit}, {limit}]"
+            )),
+            Err(_) => Err(format!(
+                "location {text:?}: {what} {part:?} is not a number"
+            )),
+        }
+    };
+    Ok((
+        number(lat, "latitude", 90.0)?,
+        number(lng, "longitude", 180.0)?,
+    ))
 }
 
 #[cfg(test)]
@@ -158,6 +182,14 @@ mod tests {
             assert!(!first[field].is_null(), "{field} missing: {first}");
         }
         assert!(first["geometry"]["location"]["lat"].is_f64());
+        // Key order is part of the shape: clients and eyeballs diff these answers.
+        let text = ok.to_string();
+        assert!(
+            text.starts_with(r#"{"html_attributions":[],"results":[{"name":"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""place_id":"gn-"#), "{text}");
+        assert!(text.ends_with(r#"],"status":"OK"}"#), "{text}");
         type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str, &'a str);
         let cases: &[Case] = &[
             (
@@ -197,6 +229,36 @@ mod tests {
                 "missing location",
             ),
             (
+                None,
+                &[("location", "34,-118"), ("radius", "ten")],
+                "INVALID_REQUEST",
+                "not a number",
+            ),
+            (
+                None,
+                &[("location", "34,-118"), ("radius", "NaN")],
+                "INVALID_REQUEST",
+                "radius",
+            ),
+            (
+                None,
+                &[("location", "34,-118"), ("radius", "-5")],
+                "INVALID_REQUEST",
+                "out of range",
+            ),
+            (
+                None,
+                &[("location", "34;-118"), ("radius", "10")],
+                "INVALID_REQUEST",
+                "lat,lng",
+            ),
+            (
+                None,
+                &[("location", "34,-181"), ("radius", "10")],
+                "INVALID_REQUEST",
+                "longitude",
+            ),
+            (
                 Some("k"),
                 &[("location", "34,-118"), ("radius", "10"), ("key", "x")],
                 "REQUEST_DENIED",
@@ -213,6 +275,17 @@ mod tests {
                 "{got}"
             );
         }
+        // Fractional radii are accepted, as Google accepts them.
+        let fractional = ask(
+            None,
+            &[("location", "34.0689,-118.4452"), ("radius", "12345.6789")],
+        );
+        assert_eq!(fractional["status"], "OK");
+        let edge = ask(
+            None,
+            &[("location", "34.0689,-118.4452"), ("radius", "50000")],
+        );
+        assert_eq!(edge["status"], "OK");
         let mid_ocean = ask(None, &[("location", "-40,-120"), ("radius", "1000")]);
         assert_eq!(mid_ocean["status"], "ZERO_RESULTS");
     }

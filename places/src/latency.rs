@@ -23,12 +23,24 @@ pub enum Latency {
 const FORMS: &str =
     "expected 0, a duration like 20ms or 1.5s, normal:MEAN,STDDEV, exp:MEAN or uniform:LOW,HIGH";
 
-impl std::str::FromStr for Latency {
-    type Err = String;
+/// A `--latency` spec that does not parse; its message lists every accepted form, because
+/// the person who mistyped it is reading a command line, not this source.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("bad latency {spec:?}: {why}; {FORMS}")]
+pub struct LatencySpecError {
+    pub spec: String,
+    pub why: String,
+}
 
-    fn from_str(spec: &str) -> Result<Latency, String> {
-        let bad = |why: &str| format!("bad latency {spec:?}: {why}; {FORMS}");
-        let two = |args: &str| -> Result<(Duration, Duration), String> {
+impl std::str::FromStr for Latency {
+    type Err = LatencySpecError;
+
+    fn from_str(spec: &str) -> Result<Latency, LatencySpecError> {
+        let bad = |why: &str| LatencySpecError {
+            spec: spec.to_owned(),
+            why: why.to_owned(),
+        };
+        let two = |args: &str| -> Result<(Duration, Duration), LatencySpecError> {
             let (a, b) = args
                 .split_once(',')
                 .ok_or_else(|| bad("needs two durations"))?;
@@ -169,8 +181,9 @@ mod tests {
             "gamma:1s",
             "20 minutes",
         ] {
-            let err = text.parse::<Latency>().expect_err(text);
+            let err = text.parse::<Latency>().expect_err(text).to_string();
             assert!(err.contains("expected 0, a duration"), "{err}");
+            assert!(err.contains(&format!("{text:?}")), "{err}");
         }
     }
 

@@ -17,16 +17,19 @@ use std::sync::Arc;
 
 pub use data::{Place, Places, SOURCE, haversine_m};
 pub use http::{MAX_RADIUS_M, MAX_RESULTS, NEARBY_PATH, answer, router};
-pub use latency::{Latency, Rng, parse_duration};
+pub use latency::{Latency, LatencySpecError, Rng, parse_duration};
 
 /// How the service behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Delay added before every answer, failures included (a slow upstream is slow to fail
+    /// too).
     pub latency: Latency,
     /// Fraction of requests answered with HTTP 500.
     pub error_rate: f64,
     /// When set, requests must carry this key.
     pub key: Option<String>,
+    /// Seeds the latency and failure draws, so a run can be repeated.
     pub seed: u64,
 }
 

@@ -1,5 +1,6 @@
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,29 +17,36 @@ use places::{Latency, Options, Places};
 /// Examples:
 ///   places --listen 127.0.0.1:8090
 ///   places --listen 127.0.0.1:0 --latency normal:20ms,5ms --error-rate 0.01 --seed 7
+///   places --require-key secret --latency exp:30ms --threads 2
+///   curl 'http://127.0.0.1:8090/maps/api/place/nearbysearch/json?location=34.0689,-118.4452&radius=5000&key=secret'
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8090")]
+    /// Address to listen on, IP:PORT (port 0 picks a free port; the readiness line on
+    /// stdout gives the one bound). Example: --listen 0.0.0.0:8090
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
-    /// Delay added to every response: 0, 20ms, 1.5s, normal:MEAN,STDDEV, exp:MEAN or
-    /// uniform:LOW,HIGH.
-    #[arg(long, default_value = "0")]
+    /// Delay added to every response: 0, a fixed duration (250us, 20ms, 1.5s),
+    /// normal:MEAN,STDDEV (clamped at 0), exp:MEAN or uniform:LOW,HIGH.
+    /// Example: --latency normal:20ms,5ms
+    #[arg(long, value_name = "SPEC", default_value = "0")]
     latency: Latency,
-    /// Fraction of requests answered with HTTP 500 (0.0 to 1.0).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    /// Fraction of requests answered with HTTP 500 and status UNKNOWN_ERROR, from 0.0 to
+    /// 1.0. Example: --error-rate 0.01
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_rate)]
     error_rate: f64,
-    /// Refuse (REQUEST_DENIED) requests that do not carry this key.
-    #[arg(long)]
+    /// Answer REQUEST_DENIED to requests whose key= is missing or different.
+    /// Without this flag any key (or none) is accepted.
+    #[arg(long, value_name = "KEY")]
     require_key: Option<String>,
-    /// Seed for the latency and failure draws [default: from the clock].
-    #[arg(long)]
+    /// Seed for the latency and failure draws, to repeat a run exactly
+    /// [default: from the clock; the seed used is logged to stderr].
+    #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Worker threads. Default 1: this is a fixture and should leave the other cores to
-    /// the servers under test.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Tokio worker threads. Default 1: this is a fixture and must not take cores from the
+    /// servers under test.
+    #[arg(long, value_name = "N", default_value = "1")]
+    threads: NonZeroUsize,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -63,6 +71,10 @@ fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
+    eprintln!(
+        "places: seed {seed}, latency {:?}, error rate {}",
+        args.latency, args.error_rate
+    );
     let options = Options {
         latency: args.latency,
         error_rate: args.error_rate,
@@ -70,31 +82,34 @@ fn main() -> anyhow::Result<()> {
         seed,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
+        .worker_threads(args.threads.get())
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // Handlers go in before the readiness line: a supervisor that reads the line and
+        // then sends SIGTERM must get a graceful stop, not the default kill.
+        let shutdown = shutdown_signal().context("installing signal handlers")?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         println!("listening on {}", listener.local_addr()?);
         std::io::stdout().flush()?;
-        places::serve(listener, places, options, shutdown_signal()).await?;
+        places::serve(listener, places, options, shutdown).await?;
+        eprintln!("places: stopped");
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on the first SIGINT or SIGTERM. Registered eagerly (not on first poll).
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+        eprintln!("places: shutting down");
+    })
 }

@@ -127,11 +127,15 @@ fn injects_failures() {
         error_rate: 1.0,
         ..Options::default()
     });
-    let (status, body) = get(&mut connect(addr), WESTWOOD);
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (500, Some("UNKNOWN_ERROR"))
-    );
+    let mut conn = connect(addr);
+    for _ in 0..3 {
+        let (status, body) = get(&mut conn, WESTWOOD);
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            serde_json::json!({"html_attributions": [], "results": [], "status": "UNKNOWN_ERROR", "error_message": "injected failure"})
+        );
+    }
 }
 
 #[test]
@@ -161,4 +165,47 @@ fn unknown_paths_are_404() {
     let mut line = String::new();
     conn.read_line(&mut line).expect("status");
     assert!(line.starts_with("HTTP/1.1 404"), "{line}");
+}
+
+#[test]
+fn shuts_down_when_told_even_with_an_idle_keep_alive_connection() {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let places = table();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let result = rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("report addr");
+            let shutdown = async move {
+                let _ = stop_rx.await;
+            };
+            places::serve(listener, places, Options::default(), shutdown).await
+        });
+        let _ = done_tx.send(result.map_err(|e| e.to_string()));
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("service started");
+    let mut conn = connect(addr);
+    let (status, _) = get(&mut conn, WESTWOOD);
+    assert_eq!(status, 200);
+    stop_tx.send(()).expect("service still running");
+    // The bound is only there so a hang fails the test instead of stalling the suite.
+    let result = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve returned after shutdown");
+    assert_eq!(result, Ok(()));
+    // The idle connection was closed rather than left dangling.
+    let mut rest = Vec::new();
+    let read = conn.read_to_end(&mut rest).expect("read after shutdown");
+    assert_eq!(read, 0, "{:?}", String::from_utf8_lossy(&rest));
 }

@@ -208,6 +208,9 @@ pub struct BackendSource {
     /// The highest `rust-version` declared in the backend's dependency tree, and by whom.
     pub msrv: Option<String>,
     pub msrv_set_by: Option<String>,
+    /// The same over only the crates this backend adds to the shared protocol and shell.
+    pub runtime_msrv: Option<String>,
+    pub runtime_msrv_set_by: Option<String>,
     /// Crates in its dependency tree.
     pub dependency_count: usize,
 }

@@ -1,0 +1,156 @@
+//! Charts, one file per kind, all drawn as SVG by one line-chart helper. Plot errors are
+//! returned, never unwrapped.
+
+mod cpu;
+mod idle;
+mod propagation;
+mod spectrum;
+mod sweep;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use crate::load::Run;
+
+/// A chart written to disk: its file and what it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    pub file: PathBuf,
+    pub title: String,
+    /// The results files its numbers came from.
+    pub sources: Vec<String>,
+}
+
+/// Draws every chart the run has data for into `dir`.
+pub fn draw_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
+    std::fs::create_dir_all(dir)?;
+    let mut charts = Vec::new();
+    for scenario in ["iamat", "whatsat"] {
+        charts.extend(spectrum::draw(run, dir, scenario)?);
+    }
+    charts.extend(sweep::draw(run, dir)?);
+    charts.extend(idle::draw(run, dir)?);
+    charts.extend(cpu::draw(run, dir)?);
+    charts.extend(propagation::draw(run, dir)?);
+    charts.extend(timeline::draw(run, dir)?);
+    Ok(charts)
+}
+
+/// One named line of points.
+pub(crate) type Series = (String, Vec<(f64, f64)>);
+
+/// How an axis maps values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scale {
+    Linear,
+    Log10,
+}
+
+impl Scale {
+    fn map(self, v: f64) -> f64 {
+        match self {
+            Scale::Linear => v,
+            Scale::Log10 => v.max(1e-9).log10(),
+        }
+    }
+
+    fn label(self, v: f64) -> String {
+        let value = match self {
+            Scale::Linear => v,
+            Scale::Log10 => 10f64.powf(v),
+        };
+        if value.abs() >= 100.0 || value == value.round() {
+            format!("{value:.0}")
+        } else {
+            format!("{value:.2}")
+        }
+    }
+}
+
+pub(crate) struct Axes<'a> {
+    pub title: &'a str,
+    pub x: (&'a str, Scale),
+    pub y: (&'a str, Scale),
+}
+
+/// Draws `series` as lines with points into an SVG file.
+pub(crate) fn line_chart(path: &Path, axes: &Axes<'_>, series: &[Series]) -> anyhow::Result<()> {
+    let mapped: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, pts)| {
+            (
+                name.clone(),
+                pts.iter()
+                    .map(|&(x, y)| (axes.x.1.map(x), axes.y.1.map(y)))
+                    .collect(),
+            )
+        })
+        .collect();
+    let all = mapped.iter().flat_map(|(_, p)| p.iter().copied());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in all {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let pad = |lo: f64, hi: f64| {
+        let span = (hi - lo).abs().max(1e-6);
+        (lo - span * 0.05, hi + span * 0.05)
+    };
+    let ((x0, x1), (y0, y1)) = (
+        pad(x0, x1),
+        pad(
+            if axes.y.1 == Scale::Linear {
+                y0.min(0.0)
+            } else {
+                y0
+            },
+            y1,
+        ),
+    );
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(axes.title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (xs, ys) = (axes.x.1, axes.y.1);
+    chart
+        .configure_mesh()
+        .x_desc(axes.x.0)
+        .y_desc(axes.y.0)
+        .x_label_formatter(&|v| xs.label(*v))
+        .y_label_formatter(&|v| ys.label(*v))
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (i, (name, points)) in mapped.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! Facts about the code itself, recorded into a run so the report never has to guess them:
+//! code size of each crate, which runtime items each shell uses, counts of the language
+//! features the report discusses, and the highest `rust-version` in each backend's
+//! dependency tree (from `cargo metadata`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use herd_records::{BackendSource, SourceFacts};
+use serde_json::Value;
+
+/// Non-blank lines that are not only a comment, over every `.rs` file below `dir`.
+pub fn code_lines(dir: &Path) -> usize {
+    rust_files(dir)
+        .iter()
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("//"))
+                .count()
+        })
+        .sum()
+}
+
+fn rust_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(std::fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// Crate roots whose items count as "runtime API".
+const RUNTIME_ROOTS: &[&str] = &[
+    "tokio",
+    "smol",
+    "async_std",
+    "async_global_executor",
+    "futures_lite",
+    "std::thread",
+    "std::sync::mpsc",
+    "std::net",
+];
+
+/// Runtime paths used in `text` (`use` lines expanded one brace level, and inline paths).
+pub fn runtime_api(text: &str) -> BTreeMap<String, usize> {
+    let mut found: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(path) = line.strip_prefix("use ").map(|p| p.trim_end_matches(';')) {
+            let expanded: Vec<String> = match path.split_once('{') {
+                Some((prefix, rest)) => rest
+                    .trim_end_matches('}')
+                    .split(',')
+                    .map(|item| format!("{prefix}{}", item.trim()))
+                    .collect(),
+                None => vec![path.to_owned()],
+            };
+            for p in expanded
+                .into_iter()
+                .filter(|p| RUNTIME_ROOTS.iter().any(|r| p.starts_with(r)))
+            {
+                *found.entry(p).or_default() += 1;
+            }
+            continue;
+        }
+        if line.starts_with("//") {
+            continue;
+        }
+        for root in [
+            "tokio::",
+            "smol::",
+            "async_std::",
+            "async_global_executor::",
+            "futures_lite::",
+        ] {
+            let mut rest = line;
+            while let Some(at) = rest.find(root) {
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '!'))
+                    .unwrap_or(tail.len());
+                // `herd_tokio::serve` is not tokio's: the root must start a path.
+                let starts_path = !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+                if starts_path {
+                    *found
+                        .entry(tail[..end].trim_end_matches(':').to_owned())
+                        .or_default() += 1;
+                }
+                rest = &tail[end..];
+            }
+        }
+    }
+    found
+}
+
+/// Counts of the language features the report discusses.
+pub fn features(text: &str) -> BTreeMap<String, usize> {
+    let count = |needle: &str| text.matches(needle).count();
+    BTreeMap::from([
+        ("async fn".to_owned(), count("async fn ")),
+        (".await".to_owned(), count(".await")),
+        (
+            "Arc (shared ownership)".to_owned(),
+            count("Arc::clone") + count("Arc::new"),
+        ),
+        ("Mutex".to_owned(), count("Mutex<") + count(".lock()")),
+        ("let chains (Rust 1.88)".to_owned(), count("&& let ")),
+        (
+            "blocking calls in the shell".to_owned(),
+            count("std::thread::sleep") + count(".join()"),
+        ),
+    ])
+}
+
+/// The highest `rust-version` among the third-party crates in the dependency tree of package
+/// `root` (leaving out the tree of `shared`, if given), who declares it, and how many crates
+/// the whole tree has.
+pub fn msrv(
+    metadata: &Value,
+    root: &str,
+    shared: Option<&str>,
+) -> (Option<String>, Option<String>, usize) {
+    let packages: BTreeMap<&str, &Value> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .collect();
+    let nodes: BTreeMap<&str, Vec<&str>> = metadata["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            // Normal dependencies only: dev and build dependencies do not ship in the binary.
+            let deps = n["deps"]
+                .as_array()?
+                .iter()
+                .filter(|d| {
+                    d["dep_kinds"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k["kind"].is_null()))
+                })
+                .filter_map(|d| d["pkg"].as_str())
+                .collect();
+            Some((n["id"].as_str()?, deps))
+        })
+        .collect();
+    let closure = |name: &str| {
+        let mut seen = BTreeSet::new();
+        let Some(start) = packages
+            .iter()
+            .find(|(_, p)| p["name"] == name)
+            .map(|(id, _)| *id)
+        else {
+            return seen;
+        };
+        seen.insert(start);
+        let mut stack = vec![start];
+        while let Some(id) = stack.pop() {
+            for dep in nodes.get(id).into_iter().flatten() {
+                if seen.insert(*dep) {
+                    stack.push(*dep);
+                }
+            }
+        }
+        seen
+    };
+    let mut seen = closure(root);
+    if seen.is_empty() {
+        return (None, None, 0);
+    }
+    let total = seen.len() - 1;
+    if let Some(shared) = shared {
+        let common = closure(shared);
+        seen.retain(|id| !common.contains(id));
+    }
+    let version = |v: &str| {
+        v.split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    // Workspace members (no `source`) share the project's own rust-version; what matters is
+    // how far the crates it depends on pull the minimum up.
+    let best = seen
+        .iter()
+        .filter_map(|id| {
+            let p = packages.get(id)?;
+            if p["source"].is_null() {
+                return None;
+            }
+            Some((
+                p["rust_version"].as_str()?.to_owned(),
+                format!("{} {}", p["name"].as_str()?, p["version"].as_str()?),
+            ))
+        })
+        .max_by(|a, b| version(&a.0).cmp(&version(&b.0)));
+    (best.as_ref().map(|b| b.0.clone()), best.map(|b| b.1), total)
+}
+
+/// Everything above, for the protocol crate, the shell support crate and every backend.
+pub fn collect(root: &Path, backends: &[(String, String)]) -> anyhow::Result<SourceFacts> {
+    let out = Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(root)
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let metadata: Value = serde_json::from_slice(&out.stdout)?;
+    let mut facts = Vec::new();
+    for (name, package) in backends {
+        let dir = root.join(package).join("src");
+        let text = rust_files(&dir).join("\n");
+        let (runtime_msrv, runtime_msrv_set_by, _) = msrv(&metadata, package, Some("herd-shell"));
+        let (msrv, msrv_set_by, dependency_count) = msrv(&metadata, package, None);
+        facts.push(BackendSource {
+            backend: name.clone(),
+            code_lines: code_lines(&dir),
+            runtime_api: runtime_api(&text),
+            features: features(&text),
+            msrv,
+            msrv_set_by,
+            runtime_msrv,
+            runtime_msrv_set_by,
+            dependency_count,
+        });
+    }
+    Ok(SourceFacts {
+        protocol_code_lines: code_lines(&root.join("protocol/src")),
+        shell_code_lines: code_lines(&root.join("shell/src")),
+        backends: facts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_runtime_paths_in_uses_and_code() {
+        let text = "use tokio::net::TcpStream;\nuse tokio::io::{AsyncReadExt, AsyncWriteExt};\nuse std::sync::Arc;\n// tokio::ignored\nlet x = tokio::time::timeout(d, f);\nherd_tokio::serve(l, s);\n";
+        let api = runtime_api(text);
+        assert_eq!(api.get("tokio::net::TcpStream"), Some(&1));
+        assert_eq!(api.get("tokio::io::AsyncWriteExt"), Some(&1));
+        assert_eq!(api.get("tokio::time::timeout"), Some(&1));
+        assert!(
+            !api.contains_key("tokio::ignored")
+                && !api.keys().any(|k| k.contains("Arc") || k.contains("serve"))
+        );
+    }
+
+    #[test]
+    fn highest_rust_version_in_the_normal_dependency_tree() {
+        let metadata = serde_json::json!({
+            "packages": [
+                {"id": "a", "name": "app", "version": "1.0.0", "rust_version": "1.95", "source": null},
+                {"id": "b", "name": "lib", "version": "2.1.0", "rust_version": "1.85", "source": "registry"},
+                {"id": "c", "name": "devtool", "version": "0.1.0", "rust_version": "1.90", "source": "registry"},
+                {"id": "d", "name": "tiny", "version": "0.2.0", "rust_version": null, "source": "registry"}
+            ],
+            "resolve": {"nodes": [
+                {"id": "a", "deps": [
+                    {"pkg": "b", "dep_kinds": [{"kind": null}]},
+                    {"pkg": "c", "dep_kinds": [{"kind": "dev"}]}
+                ]},
+                {"id": "b", "deps": [{"pkg": "d", "dep_kinds": [{"kind": null}]}]}
+            ]}
+        });
+        assert_eq!(
+            msrv(&metadata, "app", None),
+            (Some("1.85".into()), Some("lib 2.1.0".into()), 2)
+        );
+        // Leaving out what `lib` brings in, no third-party crate declares a rust-version.
+        assert_eq!(msrv(&metadata, "app", Some("lib")), (None, None, 2));
+    }
+
+    #[test]
+    fn counts_code_lines_without_comments_or_blanks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("a.rs"),
+            "// c\n\nfn a() {}\n  //! doc\nlet x = 1; // tail\n",
+        )
+        .expect("write");
+        assert_eq!(code_lines(dir.path()), 2);
+    }
+}
