@@ -66,16 +66,17 @@ impl LineBuffer {
         match pending[self.scanned..].iter().position(|&b| b == b'\n') {
             Some(offset) => {
                 let end = self.scanned + offset;
-                if end > self.limit {
-                    return Some(Err(LineTooLong { limit: self.limit }));
-                }
                 let line_start = self.start;
-                self.start += end + 1;
-                self.scanned = 0;
                 let mut line = &self.buf[line_start..line_start + end];
                 if let [rest @ .., b'\r'] = line {
                     line = rest;
                 }
+                // The cap is on the line without its terminator, `\r` included.
+                if line.len() > self.limit {
+                    return Some(Err(LineTooLong { limit: self.limit }));
+                }
+                self.start += end + 1;
+                self.scanned = 0;
                 Some(Ok(line))
             }
             None => {
@@ -162,6 +163,16 @@ mod tests {
         assert_eq!(lines(&mut buf), vec![Ok(b"12345678".to_vec())]);
         buf.extend(b"123456789\n");
         assert_eq!(lines(&mut buf), vec![Err(LineTooLong { limit: 8 })]);
+    }
+
+    #[test]
+    fn the_cap_excludes_the_crlf_terminator() {
+        let mut buf = LineBuffer::with_limit(8);
+        buf.extend(b"12345678\r\n123456789\r\n");
+        assert_eq!(
+            lines(&mut buf),
+            vec![Ok(b"12345678".to_vec()), Err(LineTooLong { limit: 8 })]
+        );
     }
 
     #[test]

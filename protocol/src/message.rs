@@ -174,9 +174,12 @@ pub struct Location<'a> {
 
 impl<'a> Location<'a> {
     pub fn parse(text: &'a str) -> Result<Location<'a>, Invalid> {
-        let split = text[1.min(text.len())..]
+        // Skip the latitude's sign by character, not byte: the field may start with
+        // anything a client sends, multi-byte characters included.
+        let first = text.chars().next().map_or(0, char::len_utf8);
+        let split = text[first..]
             .find(['+', '-'])
-            .map(|i| i + 1)
+            .map(|i| i + first)
             .ok_or(Invalid::Location(
                 "expected a signed latitude then a signed longitude",
             ))?;
@@ -595,6 +598,14 @@ mod tests {
             ),
             (b"IAMAT a +34.-118 1", Location("latitude")),
             (b"IAMAT a +34-118e2 1", Location("longitude")),
+            (
+                "IAMAT a é+1+1 1".as_bytes(),
+                Location("each coordinate needs a sign"),
+            ),
+            (
+                "IAMAT a 東 1".as_bytes(),
+                Location("expected a signed latitude then a signed longitude"),
+            ),
             (
                 b"IAMAT a +34-118 -1",
                 Time("expected digits with an optional fraction"),
