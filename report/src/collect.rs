@@ -123,89 +123,75 @@ pub fn features(text: &str) -> BTreeMap<String, usize> {
     ])
 }
 
-/// The highest `rust-version` among the third-party crates in the dependency tree of package
-/// `root` (leaving out the tree of `shared`, if given), who declares it, and how many crates
-/// the whole tree has.
+/// A crate as `(name, version)`.
+pub type Crate = (String, String);
+
+/// Every crate in the normal-dependency tree of `package` as cargo resolves it for that
+/// package alone. (`cargo metadata`'s graph unifies features across the whole workspace, so
+/// it would credit one backend with another's dependencies.)
+fn tree(root: &Path, package: &str) -> anyhow::Result<BTreeSet<Crate>> {
+    let out = Command::new("cargo")
+        .args([
+            "tree", "--locked", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p",
+            package,
+        ])
+        .current_dir(root)
+        .output()
+        .context("running cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(parse_tree(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `name vX.Y.Z [...]` lines of `cargo tree --prefix none --format {p}`.
+pub fn parse_tree(text: &str) -> BTreeSet<Crate> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let name = f.next()?;
+            let version = f.next()?.strip_prefix('v')?;
+            Some((name.to_owned(), version.to_owned()))
+        })
+        .collect()
+}
+
+/// The highest `rust-version` declared by a third-party crate of `crates` (crates in
+/// `leave_out` excepted), and which crate declares it. Workspace members (no `source`)
+/// carry the project's own rust-version and are not counted.
 pub fn msrv(
     metadata: &Value,
-    root: &str,
-    shared: Option<&str>,
-) -> (Option<String>, Option<String>, usize) {
-    let packages: BTreeMap<&str, &Value> = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p["id"].as_str()?, p)))
-        .collect();
-    let nodes: BTreeMap<&str, Vec<&str>> = metadata["resolve"]["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| {
-            // Normal dependencies only: dev and build dependencies do not ship in the binary.
-            let deps = n["deps"]
-                .as_array()?
-                .iter()
-                .filter(|d| {
-                    d["dep_kinds"]
-                        .as_array()
-                        .is_some_and(|k| k.iter().any(|k| k["kind"].is_null()))
-                })
-                .filter_map(|d| d["pkg"].as_str())
-                .collect();
-            Some((n["id"].as_str()?, deps))
-        })
-        .collect();
-    let closure = |name: &str| {
-        let mut seen = BTreeSet::new();
-        let Some(start) = packages
-            .iter()
-            .find(|(_, p)| p["name"] == name)
-            .map(|(id, _)| *id)
-        else {
-            return seen;
-        };
-        seen.insert(start);
-        let mut stack = vec![start];
-        while let Some(id) = stack.pop() {
-            for dep in nodes.get(id).into_iter().flatten() {
-                if seen.insert(*dep) {
-                    stack.push(*dep);
-                }
-            }
-        }
-        seen
-    };
-    let mut seen = closure(root);
-    if seen.is_empty() {
-        return (None, None, 0);
-    }
-    let total = seen.len() - 1;
-    if let Some(shared) = shared {
-        let common = closure(shared);
-        seen.retain(|id| !common.contains(id));
-    }
+    crates: &BTreeSet<Crate>,
+    leave_out: &BTreeSet<Crate>,
+) -> (Option<String>, Option<String>) {
     let version = |v: &str| {
         v.split('.')
             .map(|p| p.parse::<u32>().unwrap_or(0))
             .collect::<Vec<_>>()
     };
-    // Workspace members (no `source`) share the project's own rust-version; what matters is
-    // how far the crates it depends on pull the minimum up.
-    let best = seen
-        .iter()
-        .filter_map(|id| {
-            let p = packages.get(id)?;
-            if p["source"].is_null() {
+    let best = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| !p["source"].is_null())
+        .filter_map(|p| {
+            let key = (
+                p["name"].as_str()?.to_owned(),
+                p["version"].as_str()?.to_owned(),
+            );
+            if !crates.contains(&key) || leave_out.contains(&key) {
                 return None;
             }
             Some((
                 p["rust_version"].as_str()?.to_owned(),
-                format!("{} {}", p["name"].as_str()?, p["version"].as_str()?),
+                format!("{} {}", key.0, key.1),
             ))
         })
         .max_by(|a, b| version(&a.0).cmp(&version(&b.0)));
-    (best.as_ref().map(|b| b.0.clone()), best.map(|b| b.1), total)
+    (best.as_ref().map(|b| b.0.clone()), best.map(|b| b.1))
 }
 
 /// Everything above, for the protocol crate, the shell support crate and every backend.
@@ -222,12 +208,16 @@ pub fn collect(root: &Path, backends: &[(String, String)]) -> anyhow::Result<Sou
         );
     }
     let metadata: Value = serde_json::from_slice(&out.stdout)?;
+    // What every backend shares (the protocol core and the shell support crate).
+    let shared = tree(root, "herd-shell")?;
     let mut facts = Vec::new();
     for (name, package) in backends {
         let dir = root.join(package).join("src");
         let text = rust_files(&dir).join("\n");
-        let (runtime_msrv, runtime_msrv_set_by, _) = msrv(&metadata, package, Some("herd-shell"));
-        let (msrv, msrv_set_by, dependency_count) = msrv(&metadata, package, None);
+        let crates = tree(root, package)?;
+        let (runtime_msrv, runtime_msrv_set_by) = msrv(&metadata, &crates, &shared);
+        let (msrv, msrv_set_by) = msrv(&metadata, &crates, &BTreeSet::new());
+        let dependency_count = crates.len().saturating_sub(1);
         facts.push(BackendSource {
             backend: name.clone(),
             code_lines: code_lines(&dir),
@@ -265,28 +255,29 @@ mod tests {
     }
 
     #[test]
-    fn highest_rust_version_in_the_normal_dependency_tree() {
+    fn highest_rust_version_among_third_party_crates() {
         let metadata = serde_json::json!({
             "packages": [
-                {"id": "a", "name": "app", "version": "1.0.0", "rust_version": "1.95", "source": null},
-                {"id": "b", "name": "lib", "version": "2.1.0", "rust_version": "1.85", "source": "registry"},
-                {"id": "c", "name": "devtool", "version": "0.1.0", "rust_version": "1.90", "source": "registry"},
-                {"id": "d", "name": "tiny", "version": "0.2.0", "rust_version": null, "source": "registry"}
-            ],
-            "resolve": {"nodes": [
-                {"id": "a", "deps": [
-                    {"pkg": "b", "dep_kinds": [{"kind": null}]},
-                    {"pkg": "c", "dep_kinds": [{"kind": "dev"}]}
-                ]},
-                {"id": "b", "deps": [{"pkg": "d", "dep_kinds": [{"kind": null}]}]}
-            ]}
+                {"name": "app", "version": "1.0.0", "rust_version": "1.95", "source": null},
+                {"name": "lib", "version": "2.1.0", "rust_version": "1.85", "source": "registry"},
+                {"name": "lib", "version": "1.0.0", "rust_version": "1.90", "source": "registry"},
+                {"name": "small", "version": "0.3.0", "rust_version": "1.70", "source": "registry"},
+                {"name": "tiny", "version": "0.2.0", "rust_version": null, "source": "registry"}
+            ]
         });
-        assert_eq!(
-            msrv(&metadata, "app", None),
-            (Some("1.85".into()), Some("lib 2.1.0".into()), 2)
+        let crates = parse_tree(
+            "app v1.0.0 (/work/app)\nlib v2.1.0\nsmall v0.3.0\ntiny v0.2.0\nlib v2.1.0 (*)\n",
         );
-        // Leaving out what `lib` brings in, no third-party crate declares a rust-version.
-        assert_eq!(msrv(&metadata, "app", Some("lib")), (None, None, 2));
+        assert_eq!(crates.len(), 4);
+        assert_eq!(
+            msrv(&metadata, &crates, &BTreeSet::new()),
+            (Some("1.85".into()), Some("lib 2.1.0".into()))
+        );
+        let shared = parse_tree("lib v2.1.0\n");
+        assert_eq!(
+            msrv(&metadata, &crates, &shared),
+            (Some("1.70".into()), Some("small 0.3.0".into()))
+        );
     }
 
     #[test]
