@@ -10,11 +10,9 @@ mod conn;
 mod link;
 
 use std::net::TcpListener as StdListener;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use herd_protocol::{Flood, Node};
-use herd_shell::{ConnectionGate, Event, Server, now};
+use herd_shell::{Event, Hub, Offer, Server, now};
 use smol::Executor;
 use smol::channel::{Sender, TrySendError};
 use smol::net::TcpListener;
@@ -22,34 +20,15 @@ use smol::net::TcpListener;
 /// How the node reaches a peer link: the queue its writer task drains.
 type Link = Sender<Arc<[u8]>>;
 
-struct Shared {
-    node: Mutex<Node<Link>>,
-    server: Server,
-    gate: ConnectionGate,
-    next_conn: AtomicU64,
-    ex: Arc<Executor<'static>>,
-}
+/// What every task of this server shares.
+type Shared = Hub<Link, Arc<Executor<'static>>>;
 
-impl Shared {
-    fn node(&self) -> MutexGuard<'_, Node<Link>> {
-        self.node.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Queues floods without waiting; a link whose queue is full is reset (it catches up by
-    /// anti-entropy when it comes back).
-    fn send(&self, floods: Vec<Flood<Link>>) {
-        for flood in floods {
-            if let Err(TrySendError::Full(_)) = flood.link.try_send(flood.wire) {
-                self.server
-                    .log
-                    .event(now(), Event::QueueFull { peer: &flood.peer });
-                self.node().link_down(&flood.peer, flood.link_id);
-            }
-        }
+/// The non-blocking send `Hub::send` floods through.
+fn offer(link: &Link, wire: Arc<[u8]>) -> Offer {
+    match link.try_send(wire) {
+        Ok(()) => Offer::Queued,
+        Err(TrySendError::Full(_)) => Offer::Full,
+        Err(_) => Offer::Closed,
     }
 }
 
@@ -60,18 +39,11 @@ pub async fn serve(
     server: Server,
 ) -> std::io::Result<()> {
     let listener = TcpListener::try_from(listener)?;
-    let node = Node::new(&server.config, &server.name).map_err(std::io::Error::other)?;
-    let dials = node.dials();
-    let shared = Arc::new(Shared {
-        node: Mutex::new(node),
-        gate: ConnectionGate::new(server.config.limits.max_connections),
-        server,
-        next_conn: AtomicU64::new(0),
-        ex,
-    });
+    let shared = Shared::new(server, ex)?;
+    let dials = shared.node().dials();
     for dial in dials {
         shared
-            .ex
+            .handle
             .spawn(link::dial(Arc::clone(&shared), dial))
             .detach();
     }
@@ -84,7 +56,7 @@ pub async fn serve(
         match accepted.await {
             Some(Ok((stream, from))) => {
                 shared
-                    .ex
+                    .handle
                     .spawn(conn::client(Arc::clone(&shared), stream, from))
                     .detach();
             }

@@ -92,7 +92,7 @@ pub(crate) async fn run(
     shared.server.log.event(now(), Event::LinkUp { peer, conn });
     // async-net streams are handles to one socket: one clone reads, the other writes.
     // Dropping the writer's task (when the reader ends first) cancels it.
-    let writer = shared.ex.spawn(write(stream.clone(), snapshot, rx));
+    let writer = shared.handle.spawn(write(stream.clone(), snapshot, rx));
     let reason = smol::future::or(read(shared, stream, peer, pending), async {
         writer.await;
         "link replaced, reset or unwritable"
@@ -138,7 +138,7 @@ async fn read(shared: &Shared, mut rd: TcpStream, peer: &str, pending: Vec<u8>) 
             };
             let mut floods = Vec::new();
             let step = shared.node().peer_line(peer, line, &mut floods);
-            shared.send(floods);
+            shared.send(floods, crate::offer);
             let outcome = step.describe();
             shared.server.log.event(
                 now(),

@@ -12,14 +12,12 @@ mod link;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
 use herd_protocol::message::BUSY_REPLY;
-use herd_protocol::{Flood, Node};
-use herd_shell::{ConnectionGate, Event, Server, now};
+use herd_shell::{Event, Hub, Offer, Server, now};
 
 /// How the node reaches a peer link: the queue its writer thread drains.
 type Link = SyncSender<Arc<[u8]>>;
@@ -28,33 +26,15 @@ type Link = SyncSender<Arc<[u8]>>;
 /// keeps thousands of idle connections cheap without risking overflow.
 const STACK_BYTES: usize = 256 * 1024;
 
-struct Shared {
-    node: Mutex<Node<Link>>,
-    server: Server,
-    gate: ConnectionGate,
-    next_conn: AtomicU64,
-}
+/// What every task of this server shares.
+type Shared = Hub<Link>;
 
-impl Shared {
-    fn node(&self) -> MutexGuard<'_, Node<Link>> {
-        self.node.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Queues floods without waiting; a link whose queue is full is reset (it catches up by
-    /// anti-entropy when it comes back).
-    fn send(&self, floods: Vec<Flood<Link>>) {
-        for flood in floods {
-            if let Err(TrySendError::Full(_)) = flood.link.try_send(flood.wire) {
-                self.server
-                    .log
-                    .event(now(), Event::QueueFull { peer: &flood.peer });
-                self.node().link_down(&flood.peer, flood.link_id);
-            }
-        }
+/// The non-blocking send `Hub::send` floods through.
+fn offer(link: &Link, wire: Arc<[u8]>) -> Offer {
+    match link.try_send(wire) {
+        Ok(()) => Offer::Queued,
+        Err(TrySendError::Full(_)) => Offer::Full,
+        Err(_) => Offer::Closed,
     }
 }
 
@@ -69,14 +49,8 @@ fn spawn(name: String, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
 /// Serves `server` on `listener` until its shutdown is triggered.
 pub fn serve(listener: TcpListener, server: Server) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    let node = Node::new(&server.config, &server.name).map_err(io::Error::other)?;
-    let dials = node.dials();
-    let shared = Arc::new(Shared {
-        node: Mutex::new(node),
-        gate: ConnectionGate::new(server.config.limits.max_connections),
-        server,
-        next_conn: AtomicU64::new(0),
-    });
+    let shared = Shared::new(server, ())?;
+    let dials = shared.node().dials();
     for dial in dials {
         let shared = Arc::clone(&shared);
         spawn(format!("dial-{}", dial.peer), move || {

@@ -145,7 +145,7 @@ fn read(shared: &Shared, mut stream: &TcpStream, peer: &str, pending: Vec<u8>) -
             };
             let mut floods = Vec::new();
             let step = shared.node().peer_line(peer, line, &mut floods);
-            shared.send(floods);
+            shared.send(floods, crate::offer);
             let outcome = step.describe();
             shared.server.log.event(
                 now(),

@@ -50,7 +50,7 @@ pub(crate) async fn client(shared: Arc<Shared>, mut stream: TcpStream, from: Soc
             log.event(now(), Event::Input { conn, line });
             let mut floods = Vec::new();
             let step = shared.node().client_line(line, now(), &mut floods);
-            shared.send(floods);
+            shared.send(floods, crate::offer);
             match step {
                 ClientStep::Silent => {}
                 ClientStep::Reply(reply) => out.extend_from_slice(&reply),

@@ -142,7 +142,7 @@ async fn read(
             };
             let mut floods = Vec::new();
             let step = shared.node().peer_line(peer, line, &mut floods);
-            shared.send(floods);
+            shared.send(floods, crate::offer);
             shared.server.log.event(
                 now(),
                 Event::PeerLine {

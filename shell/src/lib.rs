@@ -8,6 +8,7 @@
 
 mod args;
 mod gate;
+mod hub;
 mod log;
 mod shutdown;
 
@@ -19,6 +20,7 @@ pub use args::ServerArgs;
 pub use gate::{ConnectionGate, Permit};
 pub use herd_protocol::HerdConfig;
 use herd_protocol::Nanos;
+pub use hub::{Hub, Offer};
 pub use log::{Event, Logger};
 pub use shutdown::Shutdown;
 
