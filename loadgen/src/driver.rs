@@ -339,10 +339,16 @@ impl<'p> Driver<'p> {
     }
 
     /// Queues a command that is due on connection `i`.
+    ///
+    /// A command counts as sent when the schedule issues it, not when it is written: one
+    /// that waits behind a full pipeline and then fails or times out must still be in
+    /// `sent`, or sent = ok + wrong + errors + timeouts would not hold.
     fn due(&mut self, i: usize, at: Instant, measured: bool) {
+        if measured {
+            self.out.sent += 1;
+        }
         if self.conns[i].dead {
             if measured {
-                self.out.sent += 1;
                 self.out.errors += 1;
             }
             return;
@@ -367,7 +373,6 @@ impl<'p> Driver<'p> {
             {
                 // Churn: this command's connection could not be made; it is an error.
                 if measured {
-                    self.out.sent += 1;
                     self.out.errors += 1;
                 }
                 let why = format!("connecting to {}: {e}", self.conns[i].target);
@@ -390,7 +395,6 @@ impl<'p> Driver<'p> {
                 measured,
             });
             if measured {
-                self.out.sent += 1;
                 let lag = now.saturating_duration_since(at).as_micros() as u64;
                 let _ = self.out.send_lag.record(lag.clamp(1, MAX_MICROS));
             }
@@ -530,6 +534,7 @@ impl<'p> Driver<'p> {
         let measured = now >= self.measure_from;
         if measured {
             self.issued_measured += 1;
+            self.out.sent += 1;
         }
         self.conns[i].backlog.push_back((now, measured));
         self.issue(i);

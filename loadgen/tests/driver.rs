@@ -194,3 +194,35 @@ fn churn_opens_a_connection_per_command() {
     let o = run(&p).expect("run");
     assert!(o.ok > 100 && o.errors == 0, "{o:?}");
 }
+
+#[test]
+fn commands_stuck_behind_a_full_pipeline_still_count_as_sent() {
+    // The server answers nothing for the whole run: one command per connection is in
+    // flight, the rest wait in the backlog, and all of them end as timeouts.
+    let r = responder();
+    let stall = Arc::clone(&r.stall);
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let staller = std::thread::spawn(move || {
+        let _held = stall.lock();
+        let _ = locked.send(());
+        let _ = released.recv_timeout(Duration::from_secs(10));
+    });
+    is_locked
+        .recv_timeout(Duration::from_secs(5))
+        .expect("stall started");
+    let mut p = plan(r.addr, Schedule::Open { rate: 500.0 }, 1);
+    p.drain = Duration::from_millis(300);
+    let o = run(&p).expect("run");
+    let _ = release.send(());
+    staller.join().expect("staller");
+    let counts = format!(
+        "sent {} ok {} wrong {} errors {} timeouts {}",
+        o.sent, o.ok, o.wrong, o.errors, o.timeouts
+    );
+    assert!(
+        o.timeouts > o.sent / 2,
+        "most commands should time out: {counts}"
+    );
+    assert_eq!(o.sent, o.ok + o.wrong + o.errors + o.timeouts, "{counts}");
+}
