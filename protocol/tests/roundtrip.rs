@@ -221,6 +221,12 @@ fn framed<'a>(
                 return out;
             }
         }
+        // Memory stays bounded: with no error, at most a line's worth (and a `\r`) waits.
+        assert!(
+            buf.pending().len() <= cap + 1,
+            "{} bytes held",
+            buf.pending().len()
+        );
     }
     out
 }
@@ -240,8 +246,39 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Lines of lengths around `cap` (CRLF or LF, any bytes but `\n`), then an unterminated
+/// tail: unlike [`stream`], whose first over-long line usually ends the test early, this
+/// reaches the cap check on a tail that has no newline yet.
+fn lines_near_cap() -> impl Strategy<Value = (usize, Vec<u8>)> {
+    (1usize..24).prop_flat_map(|cap| {
+        let line = (
+            proptest::collection::vec(any::<u8>(), 0..=cap + 2),
+            any::<bool>(),
+        );
+        let lines = proptest::collection::vec(line, 0..6);
+        let tail = proptest::collection::vec(any::<u8>(), 0..=cap + 3);
+        (Just(cap), lines, tail).prop_map(|(cap, lines, tail)| {
+            let no_newline = |b: u8| if b == b'\n' { b'a' } else { b };
+            let mut bytes = Vec::new();
+            for (line, crlf) in lines {
+                bytes.extend(line.into_iter().map(no_newline));
+                bytes.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            }
+            bytes.extend(tail.into_iter().map(no_newline));
+            (cap, bytes)
+        })
+    })
+}
+
 proptest! {
     #![proptest_config(cases(256))]
+
+    #[test]
+    fn line_buffer_frames_lines_near_the_cap_as_the_spec_says((cap, bytes) in lines_near_cap()) {
+        prop_assert_eq!(framed(cap, [&bytes[..]]), spec_lines(&bytes, cap));
+        // Byte by byte is the harshest split.
+        prop_assert_eq!(framed(cap, bytes.chunks(1)), spec_lines(&bytes, cap));
+    }
 
     #[test]
     fn line_buffer_ignores_how_bytes_are_split(
