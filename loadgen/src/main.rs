@@ -35,6 +35,10 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 1)]
         loadgen_threads: usize,
+        /// Use the ceiling binary already built in the target directory (scripts/bench-all
+        /// builds every binary of the workspace in one cargo call first).
+        #[arg(long)]
+        no_build: bool,
     },
     /// Merge HdrHistogram interval logs (e.g. from several loadgen processes) into one .hgrm.
     Merge {
@@ -117,6 +121,11 @@ struct RunArgs {
     /// Turn the servers' logs off (they are on by default, as in production).
     #[arg(long)]
     no_server_logs: bool,
+    /// Skip the manifests' build commands and use the binaries already in the target
+    /// directory (scripts/bench-all builds every binary of the workspace in one cargo call,
+    /// so shared crates are compiled once with one feature set).
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn utc_run_id() -> String {
@@ -145,13 +154,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         backends.retain(|m| args.backends.contains(&m.name));
     }
     let profile = Profile::Release;
-    eprintln!(
-        "building {} backends and the places service (release)...",
-        backends.len()
-    );
-    build_places(&root, profile)?;
-    for m in &backends {
-        build(&root, m, profile)?;
+    if !args.no_build {
+        eprintln!(
+            "building {} backends and the places service (release)...",
+            backends.len()
+        );
+        build_places(&root, profile)?;
+        for m in &backends {
+            build(&root, m, profile)?;
+        }
     }
     let run_id = args.run_id.unwrap_or_else(utc_run_id);
     let out = args
@@ -219,13 +230,16 @@ fn main() -> anyhow::Result<()> {
             out,
             seconds,
             loadgen_threads,
+            no_build,
         } => {
             let root = workspace_root()?;
-            let status = std::process::Command::new("cargo")
-                .args(["build", "--release", "-p", "ceiling"])
-                .current_dir(&root)
-                .status()?;
-            anyhow::ensure!(status.success(), "building the ceiling responder failed");
+            if !no_build {
+                let status = std::process::Command::new("cargo")
+                    .args(["build", "--release", "-p", "ceiling"])
+                    .current_dir(&root)
+                    .status()?;
+                anyhow::ensure!(status.success(), "building the ceiling responder failed");
+            }
             let rows = ceiling::measure(
                 &target_dir(&root).join("release/ceiling"),
                 Duration::from_secs(seconds),
