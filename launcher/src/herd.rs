@@ -184,6 +184,9 @@ impl Herd {
     }
 
     fn start_once(root: &Path, spec: HerdSpec) -> anyhow::Result<Herd> {
+        // Setup (a virtual environment, installed packages) is needed to launch at all,
+        // even by callers that built everything beforehand; it runs once per process.
+        crate::manifest::setup(root, &spec.manifest)?;
         let dir = tempfile::Builder::new().prefix("herd-").tempdir()?;
         let bin_dir = target_dir(root).join(spec.profile.dir());
         let (places, places_url) = match &spec.places {

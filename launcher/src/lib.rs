@@ -17,6 +17,7 @@ mod topology;
 pub use client::Client;
 pub use herd::{Herd, HerdSpec, PlacesSpec};
 pub use manifest::{
-    Maintenance, Manifest, Profile, build, build_places, discover, target_dir, workspace_root,
+    Maintenance, Manifest, Profile, build, build_places, discover, setup, target_dir,
+    workspace_root,
 };
 pub use topology::{Topology, default_herd, line, mesh, ring, star};

@@ -217,25 +217,38 @@ fn check_requires(manifest: &Manifest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prepares a backend: checks `requires`, runs `setup` once per process and `build` once
-/// per process and profile (either may be empty).
-pub fn build(root: &Path, manifest: &Manifest, profile: Profile) -> anyhow::Result<()> {
-    check_requires(manifest)?;
-    let vars = Vars {
+fn prepare_vars(bin_dir: &Path, profile: Profile) -> Vars<'_> {
+    Vars {
         profile,
-        bin_dir: &target_dir(root).join(profile.dir()),
+        bin_dir,
         config: Path::new(""),
         server: "",
         threads: 1,
         log_dir: None,
-    };
-    if !manifest.setup.is_empty() {
-        run_once(
-            format!("{}/setup", manifest.name),
-            root,
-            &expand(&manifest.setup, &vars),
-        )?;
     }
+}
+
+/// Checks `requires` and runs the manifest's `setup` once per process (any profile). A
+/// herd runs it before launching, so a run that skips building still gets it.
+pub fn setup(root: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    check_requires(manifest)?;
+    if manifest.setup.is_empty() {
+        return Ok(());
+    }
+    let bin_dir = target_dir(root).join(Profile::Dev.dir());
+    run_once(
+        format!("{}/setup", manifest.name),
+        root,
+        &expand(&manifest.setup, &prepare_vars(&bin_dir, Profile::Dev)),
+    )
+}
+
+/// Prepares a backend: [`setup`], then `build` once per process and profile (either may be
+/// empty).
+pub fn build(root: &Path, manifest: &Manifest, profile: Profile) -> anyhow::Result<()> {
+    setup(root, manifest)?;
+    let bin_dir = target_dir(root).join(profile.dir());
+    let vars = prepare_vars(&bin_dir, profile);
     if manifest.build.is_empty() {
         return Ok(());
     }
