@@ -163,7 +163,7 @@ fn against(out: &mut String, f: &Figures, r: &Figures) {
         ));
     } else {
         parts.push(format!(
-            "no sustained sweep rate to set against {}'s (the sweep was not run, or a first step failed)",
+            "had no sustained sweep rate to set against {}'s (the sweep was not run, or its first step failed)",
             r.backend
         ));
     }
@@ -484,7 +484,7 @@ mod tests {
         no_sweep.sweep.clear();
         let mut out = String::new();
         assert!(!render(&mut out, &no_sweep), "no Node.js rows");
-        assert!(out.contains("- **asyncio** no sustained sweep rate to set against tokio's"));
+        assert!(out.contains("- **asyncio** had no sustained sweep rate to set against tokio's"));
         assert!(!out.contains("The same Python code on"));
         assert!(out.contains("## Python asyncio") && !out.contains("Node.js ("));
     }
