@@ -15,7 +15,7 @@ mod manifest;
 mod topology;
 
 pub use client::Client;
-pub use herd::{Herd, HerdSpec, PlacesSpec};
+pub use herd::{Herd, HerdSpec, PerServerConfig, PlacesSpec};
 pub use manifest::{
     Maintenance, Manifest, Profile, build, build_places, discover, target_dir, workspace_root,
 };
