@@ -57,7 +57,10 @@ pub struct HerdSpec {
 /// For example, neighbours seen at the address of a proxy in between. The result is
 /// validated like any config file.
 #[derive(Clone)]
-pub struct PerServerConfig(pub std::sync::Arc<dyn Fn(&str, &mut HerdConfig) + Send + Sync>);
+pub struct PerServerConfig(pub std::sync::Arc<Rewrite>);
+
+/// The function inside a [`PerServerConfig`].
+pub type Rewrite = dyn Fn(&str, &mut HerdConfig) + Send + Sync;
 
 impl std::fmt::Debug for PerServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
