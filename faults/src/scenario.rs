@@ -174,8 +174,18 @@ fn inject(
             }
             std::thread::sleep(plan.hold);
             herd.heal_all();
-            let rest: Vec<&String> = names.iter().filter(|n| !side.contains(n)).collect();
-            Ok((format!("{side:?} | {rest:?} ({} links)", cut.len()), 1))
+            let rest: Vec<&str> = names
+                .iter()
+                .filter(|n| !side.contains(n))
+                .map(String::as_str)
+                .collect();
+            let what = format!(
+                "{} | {} ({} links)",
+                side.join(" "),
+                rest.join(" "),
+                cut.len()
+            );
+            Ok((what, 1))
         }
         Scenario::Flap => {
             let links: Vec<_> = herd.links().cloned().collect();

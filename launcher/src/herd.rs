@@ -304,15 +304,17 @@ impl Herd {
             return Ok(());
         };
         let probe = format!("launcher-probe-{}", std::process::id());
-        let now = herd_protocol::Nanos::from_system_time(std::time::SystemTime::now());
-        Client::connect(self.addr(first)?)?.iamat(
-            &probe,
-            "+0+0",
-            &herd_protocol::message::format_client_time(now),
-        )?;
         let deadline = Instant::now() + LINK_TIMEOUT;
         let mut waiting: Vec<&String> = names.iter().skip(1).collect();
         while !waiting.is_empty() {
+            // Sent again every round: a herd without anti-entropy only floods it over links
+            // that are already up.
+            let now = herd_protocol::Nanos::from_system_time(std::time::SystemTime::now());
+            Client::connect(self.addr(first)?)?.iamat(
+                &probe,
+                "+0+0",
+                &herd_protocol::message::format_client_time(now),
+            )?;
             let mut still = Vec::new();
             for name in waiting {
                 let reply =
