@@ -30,7 +30,7 @@ use soak::SoakPlan;
 /// How big a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
-    /// About a minute per backend: a handful of faults of each kind; a 60 s soak.
+    /// About a minute per backend: 8 failovers, 8 partitions, 3 x 5 flaps; a 60 s soak.
     Quick,
     /// At least 100 faults per backend (34 failovers, 33 partitions, 4 x 10 flaps); a
     /// 30-minute soak.
@@ -50,8 +50,8 @@ pub fn fault_load(seed: u64) -> LoadSpec {
 /// A preset's plan for one scenario.
 pub fn plan(preset: Preset, scenario: Scenario, seed: u64) -> Plan {
     let cycles = match (preset, scenario) {
-        (Preset::Quick, Scenario::Flap) => 2,
-        (Preset::Quick, _) => 4,
+        (Preset::Quick, Scenario::Flap) => 3,
+        (Preset::Quick, _) => 8,
         (Preset::Full, Scenario::Failover) => 34,
         (Preset::Full, Scenario::Partition) => 33,
         (Preset::Full, Scenario::Flap) => 4,
