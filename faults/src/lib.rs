@@ -51,10 +51,12 @@ pub fn fault_load(seed: u64) -> LoadSpec {
 pub fn plan(preset: Preset, scenario: Scenario, seed: u64) -> Plan {
     let cycles = match (preset, scenario) {
         (Preset::Quick, Scenario::Flap) => 3,
+        (Preset::Quick, Scenario::OneWay) => 5,
         (Preset::Quick, _) => 8,
         (Preset::Full, Scenario::Failover) => 34,
         (Preset::Full, Scenario::Partition) => 33,
         (Preset::Full, Scenario::Flap) => 4,
+        (Preset::Full, Scenario::OneWay) => 10,
     };
     let (flaps, flap_period) = match preset {
         Preset::Quick => (5, Duration::from_millis(200)),

@@ -65,7 +65,8 @@ enum Command {
     Run {
         #[command(flatten)]
         common: Common,
-        /// Scenarios to run (repeatable); default: all three.
+        /// Scenarios to run (repeatable); default: failover, partition and flap (one-way
+        /// runs only when named: it is expected to lose updates).
         #[arg(long = "scenario", value_enum)]
         scenarios: Vec<Scenario>,
         /// Cycles per scenario instead of the preset's.

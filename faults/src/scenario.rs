@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use herd_chaos::Direction;
 use herd_launcher::{Manifest, Profile, Topology};
 
 use crate::checker::{Observer, Tally};
@@ -26,6 +27,10 @@ pub enum Scenario {
     Partition,
     /// One link (each in turn) drops and returns every `flap_period`, `flaps` times a cycle.
     Flap,
+    /// Everything one server (each in turn) sends to its neighbours is discarded for `hold`
+    /// while the links stay open, then the cut heals. Not in the default set: the protocol
+    /// has no heartbeat, so this is expected to lose updates (see the docs).
+    OneWay,
 }
 
 impl Scenario {
@@ -36,6 +41,7 @@ impl Scenario {
             Scenario::Failover => "failover",
             Scenario::Partition => "partition",
             Scenario::Flap => "flap",
+            Scenario::OneWay => "one-way",
         }
     }
 }
@@ -198,6 +204,29 @@ fn inject(
                 std::thread::sleep(plan.flap_period);
             }
             Ok((format!("{}-{} x{}", link.0, link.1, plan.flaps), plan.flaps))
+        }
+        Scenario::OneWay => {
+            let victim = &names[cycle % names.len()];
+            let outbound: Vec<_> = herd
+                .links()
+                .filter_map(|l| {
+                    // The dialler's bytes go to the target; the acceptor's come back.
+                    let from_victim = if &l.0 == victim {
+                        Direction::ToTarget
+                    } else if &l.1 == victim {
+                        Direction::FromTarget
+                    } else {
+                        return None;
+                    };
+                    Some((l.clone(), from_victim))
+                })
+                .collect();
+            for (link, direction) in &outbound {
+                herd.proxy(link)?.cut(*direction);
+            }
+            std::thread::sleep(plan.hold);
+            herd.heal_all();
+            Ok((format!("{victim} unheard ({} links)", outbound.len()), 1))
         }
     }
 }
