@@ -60,13 +60,24 @@ pub fn tally(acked: &[Option<Nanos>], held: &[Vec<Option<Nanos>>]) -> Tally {
     t
 }
 
+/// Clients whose acknowledged update some server in `held` lacks.
+pub fn behind_clients(acked: &[Option<Nanos>], held: &[Vec<Option<Nanos>>]) -> Vec<usize> {
+    (0..acked.len())
+        .filter(|&c| {
+            acked[c].is_some() && held.iter().any(|s| s.get(c).copied().flatten() < acked[c])
+        })
+        .collect()
+}
+
 /// The outcome of waiting for a herd to converge after a fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Convergence {
     /// Heal until every server agreed; `None` if the deadline passed first.
     pub recovered: Option<Duration>,
     /// What was still behind at the deadline (zero when recovered).
     pub tally: Tally,
+    /// The clients whose updates were lost.
+    pub lost: Vec<usize>,
 }
 
 /// One reading connection per server, reopened when it fails.
@@ -139,12 +150,14 @@ impl Observer {
                 return Convergence {
                     recovered: Some(healed.elapsed()),
                     tally: Tally::default(),
+                    lost: Vec::new(),
                 };
             }
             if healed.elapsed() >= deadline {
                 return Convergence {
                     recovered: None,
                     tally: tally(acked, &held),
+                    lost: behind_clients(acked, &held),
                 };
             }
             std::thread::sleep(ROUND_PAUSE);
@@ -255,6 +268,7 @@ mod tests {
         ];
         for (what, held, want) in cases {
             assert_eq!(tally(&acked, &held), want, "{what}");
+            assert_eq!(behind_clients(&acked, &held).len(), want.lost, "{what}");
         }
     }
 

@@ -67,10 +67,17 @@ pub struct LoadSpec {
     pub seed: u64,
 }
 
-/// Counts and the newest acknowledged time of every client.
+/// The newest acknowledged update of a client: its time and the server that acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub time: Nanos,
+    pub server: String,
+}
+
+/// Counts and the newest acknowledged update of every client.
 #[derive(Debug)]
 pub struct History {
-    acked: Mutex<Vec<Option<Nanos>>>,
+    acked: Mutex<Vec<Option<Ack>>>,
     pub sent: AtomicU64,
     pub acks: AtomicU64,
     pub whatsats: AtomicU64,
@@ -96,17 +103,32 @@ impl History {
         }
     }
 
-    /// Records that a server acknowledged client `client`'s update at `time`.
-    pub fn ack(&self, client: usize, time: Nanos) {
-        if let Some(slot) = lock(&self.acked).get_mut(client) {
-            *slot = (*slot).max(Some(time));
+    /// Records that `server` acknowledged client `client`'s update at `time`.
+    pub fn ack(&self, client: usize, time: Nanos, server: &str) {
+        if let Some(slot) = lock(&self.acked).get_mut(client)
+            && slot.as_ref().is_none_or(|a| a.time < time)
+        {
+            *slot = Some(Ack {
+                time,
+                server: server.to_owned(),
+            });
         }
         self.acks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The newest acknowledged time of every client, by index.
     pub fn acked(&self) -> Vec<Option<Nanos>> {
-        lock(&self.acked).clone()
+        lock(&self.acked)
+            .iter()
+            .map(|a| a.as_ref().map(|a| a.time))
+            .collect()
+    }
+
+    /// Who acknowledged client `client`'s newest update.
+    pub fn acked_by(&self, client: usize) -> Option<String> {
+        lock(&self.acked)
+            .get(client)
+            .and_then(|a| a.as_ref().map(|a| a.server.clone()))
     }
 
     fn known(&self, client: usize) -> bool {
@@ -400,7 +422,7 @@ fn judge_reply(reply: &[u8], pending: Pending, history: &History) {
             let line = reply.strip_suffix(b"\n").unwrap_or(reply);
             match herd_protocol::Record::parse(line) {
                 Ok(r) if r.client() == client_id(client) && r.time() == time => {
-                    history.ack(client, time);
+                    history.ack(client, time, r.server());
                 }
                 _ => {
                     history.failed.fetch_add(1, Ordering::Relaxed);
@@ -435,9 +457,11 @@ mod tests {
         assert_eq!(h.failed.load(Ordering::Relaxed), 3);
         judge_reply(good, pending, &h);
         assert_eq!(h.acked(), [None, Some(t)]);
+        assert_eq!(h.acked_by(1).as_deref(), Some("S1"));
         // An older ack never replaces a newer one.
-        h.ack(1, Nanos(t.0 - 1));
+        h.ack(1, Nanos(t.0 - 1), "S2");
         assert_eq!(h.acked(), [None, Some(t)]);
+        assert_eq!(h.acked_by(1).as_deref(), Some("S1"));
     }
 
     #[test]

@@ -22,6 +22,19 @@ fn ms(d: Option<Duration>) -> String {
         .unwrap_or_default()
 }
 
+/// `Clark:2 Jaquez:1`: how many lost updates each server had acknowledged.
+fn acked_by(servers: &[String]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in servers {
+        match counts.last_mut() {
+            Some((last, n)) if *last == s.as_str() => *n += 1,
+            _ => counts.push((s, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    parts.join(" ")
+}
+
 fn writer(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
     csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))
 }
@@ -56,6 +69,7 @@ pub fn write_faults(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
         "recovery_ms",
         "lost",
         "stale",
+        "lost_acked_by",
     ])?;
     for o in outcomes {
         let mut times: Vec<Duration> = o.cycles.iter().filter_map(|c| c.recovered).collect();
@@ -89,6 +103,7 @@ pub fn write_faults(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
                 ms(c.recovered),
                 c.tally.lost.to_string(),
                 c.tally.stale.to_string(),
+                acked_by(&c.lost_acked_by),
             ])?;
         }
     }
@@ -160,5 +175,12 @@ mod tests {
         assert_eq!(p(100.0), Some(10));
         assert_eq!(p(0.0), Some(1));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn lost_updates_are_counted_per_acknowledging_server() {
+        let servers: Vec<String> = ["A", "A", "C"].map(String::from).into();
+        assert_eq!(acked_by(&servers), "A:2 C:1");
+        assert_eq!(acked_by(&[]), "");
     }
 }

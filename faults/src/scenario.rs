@@ -71,6 +71,8 @@ pub struct Cycle {
     pub faults: usize,
     pub recovered: Option<Duration>,
     pub tally: Tally,
+    /// The servers that acknowledged the lost updates (one entry per update, sorted).
+    pub lost_acked_by: Vec<String>,
 }
 
 /// A scenario's whole run against one backend.
@@ -130,11 +132,18 @@ pub fn run(
         let acked = history.acked();
         let convergence = observer.converge(&acked, healed, plan.deadline);
         herd.herd.check_alive()?;
+        let mut lost_acked_by: Vec<String> = convergence
+            .lost
+            .iter()
+            .filter_map(|&c| history.acked_by(c))
+            .collect();
+        lost_acked_by.sort();
         cycles.push(Cycle {
             what,
             faults,
             recovered: convergence.recovered,
             tally: convergence.tally,
+            lost_acked_by,
         });
         load.resume();
     }
