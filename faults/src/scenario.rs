@@ -23,7 +23,8 @@ use crate::proxied::ProxiedHerd;
 pub enum Scenario {
     /// kill -9 one server (each in turn), restart it after `hold`.
     Failover,
-    /// Cut every link between a random half of the herd and the rest; heal after `hold`.
+    /// Cut every link between a random set of servers (at most half) and the rest; heal
+    /// after `hold`.
     Partition,
     /// One link (each in turn) drops and returns every `flap_period`, `flaps` times a cycle.
     Flap,
