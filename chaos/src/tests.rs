@@ -58,7 +58,7 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
     while !cond() {
         assert!(Instant::now() < deadline, "not within {TIMEOUT:?}: {what}");
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
