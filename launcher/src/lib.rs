@@ -16,7 +16,7 @@ mod manifest;
 mod topology;
 
 pub use client::Client;
-pub use herd::{Herd, HerdSpec, PlacesSpec};
+pub use herd::{Herd, HerdSpec, PerServerConfig, PlacesSpec};
 pub use manifest::{
     Maintenance, Manifest, Profile, build, build_places, discover, setup, target_dir,
     workspace_root,
