@@ -226,8 +226,13 @@ enum Body {
 #[derive(Debug, Default)]
 pub struct ResponseReader {
     buf: Vec<u8>,
+    /// End of the received bytes in `buf`; past it lies room lent by `read_buf`.
+    len: usize,
     head: Option<Head>,
 }
+
+/// Room [`ResponseReader::read_buf`] lends for one read.
+const READ_ROOM: usize = 8 * 1024;
 
 #[derive(Debug)]
 struct Head {
@@ -245,7 +250,28 @@ impl ResponseReader {
 
     /// Adds received bytes; returns the response once it is complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<HttpResponse>, PlacesFailure> {
+        self.buf.truncate(self.len);
         self.buf.extend_from_slice(bytes);
+        self.len = self.buf.len();
+        self.parse()
+    }
+
+    /// Room to read into directly; report what arrived with [`ResponseReader::filled`].
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        self.buf.truncate(self.len);
+        self.buf.resize(self.len + READ_ROOM, 0);
+        &mut self.buf[self.len..]
+    }
+
+    /// `n` bytes were read into the room [`ResponseReader::read_buf`] lent; returns the
+    /// response once it is complete.
+    pub fn filled(&mut self, n: usize) -> Result<Option<HttpResponse>, PlacesFailure> {
+        self.len = (self.len + n).min(self.buf.len());
+        self.buf.truncate(self.len);
+        self.parse()
+    }
+
+    fn parse(&mut self) -> Result<Option<HttpResponse>, PlacesFailure> {
         if self.buf.len() > MAX_BODY_BYTES + 64 * 1024 {
             return Err(PlacesFailure::TooLarge);
         }
@@ -266,6 +292,7 @@ impl ResponseReader {
     /// The peer closed the connection: a close-delimited body ends here, anything else was
     /// cut short.
     pub fn finish_at_eof(mut self) -> Result<HttpResponse, PlacesFailure> {
+        self.buf.truncate(self.len);
         match self.head.take() {
             Some(Head {
                 status,
