@@ -23,10 +23,12 @@ pub mod session;
 pub mod store;
 pub mod time;
 
-pub use config::{ConfigError, HerdConfig, Limits, PlacesConfig, ServerConfig};
+pub use config::{
+    BadPlacesUrl, ConfigError, HerdConfig, Limits, PlacesConfig, PlacesUrl, ServerConfig,
+};
 pub use framing::{LineBuffer, LineTooLong};
 pub use message::{Command, Invalid, Record};
-pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep};
+pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep, UnknownServer};
 pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
 pub use session::{
     ClientAction, ClientSession, Closed, DialError, DialHandshake, LinkEnd, LinkReader, Outbox,

@@ -38,34 +38,14 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn from_config(config: &PlacesConfig) -> Result<Endpoint, String> {
-        let rest = config.base_url.strip_prefix("http://").ok_or_else(|| {
-            format!(
-                "places.base_url {:?} must start with http://",
-                config.base_url
-            )
-        })?;
-        let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if authority.is_empty() || authority.contains(['@', '?', '#', ' ']) {
-            return Err(format!(
-                "places.base_url {:?} has no usable host",
-                config.base_url
-            ));
-        }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
-        Ok(Endpoint {
-            authority,
-            prefix: prefix.trim_end_matches('/').to_owned(),
+    /// The endpoint of a validated config: nothing left to check.
+    pub fn new(config: &PlacesConfig) -> Endpoint {
+        Endpoint {
+            authority: config.base_url.authority().to_owned(),
+            prefix: config.base_url.prefix().to_owned(),
             key: config.key.clone(),
             timeout: config.timeout(),
-        })
+        }
     }
 
     /// The call for a WHATSAT about `record` within `radius`, trimmed to `bound` results.
@@ -411,12 +391,11 @@ mod tests {
     use crate::time::Nanos;
 
     fn endpoint(base: &str) -> Endpoint {
-        Endpoint::from_config(&PlacesConfig {
-            base_url: base.into(),
+        Endpoint::new(&PlacesConfig {
+            base_url: crate::config::PlacesUrl::parse(base).expect("valid"),
             key: "k y&".into(),
             timeout_ms: 250,
         })
-        .expect("valid")
     }
 
     fn record() -> Record {

@@ -85,7 +85,7 @@ impl ClientSession {
     }
 
     /// The next thing to do. Pending replies are always written first.
-    pub fn next(&mut self) -> ClientAction<'_> {
+    pub fn poll(&mut self) -> ClientAction<'_> {
         if !self.out.is_empty() {
             return ClientAction::Write(&self.out);
         }
@@ -234,7 +234,7 @@ impl PlacesCall {
 
 impl<'c> PlacesExchange<'c> {
     /// The next step at time `now` (the deadline of an attempt starts at its first step).
-    pub fn next(&mut self, now: Instant) -> PlacesStep<'c> {
+    pub fn poll(&mut self, now: Instant) -> PlacesStep<'c> {
         let deadline = *self.deadline.get_or_insert(now + self.call.timeout());
         let within = deadline.saturating_duration_since(now);
         if within.is_zero() && self.outcome.is_none() {
@@ -244,7 +244,7 @@ impl<'c> PlacesExchange<'c> {
             match outcome {
                 Err(e) if self.call.retry_on_fresh_connection(&e, self.reused) => {
                     *self = self.call.exchange(false);
-                    return self.next(now);
+                    return self.poll(now);
                 }
                 outcome => {
                     let keep_alive = matches!(&outcome, Ok(r) if r.keep_alive);
@@ -416,6 +416,9 @@ pub enum LinkEnd {
     /// reset for falling behind) or the socket could not be written.
     #[error("link replaced, reset or unwritable")]
     WriterEnded,
+    /// The shell could not start the link's writer (no thread, no socket handle for it).
+    #[error("no writer for the link: {0}")]
+    NoWriter(ErrorKind),
 }
 
 /// The reading half of a running link.
@@ -435,7 +438,7 @@ impl LinkReader {
 
     /// Handles every complete line with `line`, then lends room for the next read; or says
     /// why the link has ended.
-    pub fn next(&mut self, mut line: impl FnMut(&[u8])) -> Result<&mut [u8], LinkEnd> {
+    pub fn poll(&mut self, mut line: impl FnMut(&[u8])) -> Result<&mut [u8], LinkEnd> {
         if let Some(end) = &self.ended {
             return Err(end.clone());
         }

@@ -47,7 +47,7 @@ fn run_client(reads: &[&[u8]]) -> Vec<Seen> {
     let mut seen = Vec::new();
     let mut handle = |line: &[u8]| node.client_line(line, Nanos::from_secs(20), &mut Vec::new());
     loop {
-        match session.next() {
+        match session.poll() {
             ClientAction::Read(room) => {
                 let Some(mut bytes) = reads.pop_front() else {
                     return seen;
@@ -91,7 +91,8 @@ fn write(text: &str) -> Seen {
 fn client_session_sequencing_table() {
     let at1 = "AT A +10.000000000 c +1+1 10\n";
     let at2 = "AT A +9.000000000 d +2+2 11\n";
-    let cases: Vec<(&str, Vec<&[u8]>, Vec<Seen>)> = vec![
+    type Case = (&'static str, Vec<&'static [u8]>, Vec<Seen>);
+    let cases: Vec<Case> = vec![
         (
             "replies to one read leave in one write",
             vec![b"IAMAT c +1+1 10\nIAMAT d +2+2 11\n"],
@@ -177,28 +178,28 @@ fn client_io_errors_close_with_their_cause_and_interrupts_do_not() {
     let mut handle = |line: &[u8]| node.client_line(line, Nanos(0), &mut Vec::new());
     let mut s = ClientSession::new();
     s.read(Err(io::ErrorKind::Interrupted.into()), &mut handle);
-    assert!(matches!(s.next(), ClientAction::Read(_)));
+    assert!(matches!(s.poll(), ClientAction::Read(_)));
     s.read(Err(io::ErrorKind::ConnectionReset.into()), &mut handle);
-    let ClientAction::Close(why) = s.next() else {
+    let ClientAction::Close(why) = s.poll() else {
         panic!("read error must close")
     };
     assert_eq!(why, Closed::ReadFailed(io::ErrorKind::ConnectionReset));
     assert_eq!(why.to_string(), "read failed");
     assert!(
-        matches!(s.next(), ClientAction::Close(_)),
+        matches!(s.poll(), ClientAction::Close(_)),
         "closed stays closed"
     );
 
     let mut s = ClientSession::new();
-    let ClientAction::Read(room) = s.next() else {
+    let ClientAction::Read(room) = s.poll() else {
         panic!()
     };
     room[..16].copy_from_slice(b"IAMAT c +1+1 10\n");
     s.read(Ok(16), &mut handle);
-    assert!(matches!(s.next(), ClientAction::Write(_)));
+    assert!(matches!(s.poll(), ClientAction::Write(_)));
     s.wrote(Err(io::ErrorKind::BrokenPipe.into()));
     assert!(matches!(
-        s.next(),
+        s.poll(),
         ClientAction::Close(Closed::WriteFailed(io::ErrorKind::BrokenPipe))
     ));
 }
@@ -234,7 +235,7 @@ fn run_places(
     let mut script = script.iter();
     let now = Instant::now();
     loop {
-        let step = ex.next(now);
+        let step = ex.poll(now);
         let input = match &step {
             PlacesStep::Done { .. } => None,
             _ => Some(*script.next().expect("script too short")),
@@ -278,18 +279,22 @@ fn run_places(
     }
 }
 
+/// What, connected at the start, the script, the steps taken, the failure expected (`None`
+/// for the `{}` response), whether the connection is kept.
+type PlacesCase = (
+    &'static str,
+    bool,
+    Vec<Io>,
+    &'static str,
+    Option<Result<(), PlacesFailure>>,
+    bool,
+);
+
 #[test]
 fn places_exchange_table() {
     use io::ErrorKind::{BrokenPipe, ConnectionRefused, ConnectionReset, TimedOut};
     let truncated = Err(PlacesFailure::Truncated);
-    let cases: Vec<(
-        &str,
-        bool,
-        Vec<Io>,
-        &str,
-        Option<Result<(), PlacesFailure>>,
-        bool,
-    )> = vec![
+    let cases: Vec<PlacesCase> = vec![
         (
             "fresh connection",
             false,
@@ -373,12 +378,12 @@ fn places_exchange_times_out_from_its_first_step() {
     let call = call();
     let mut ex = call.exchange(false);
     let start = Instant::now();
-    let PlacesStep::Connect { within, .. } = ex.next(start) else {
+    let PlacesStep::Connect { within, .. } = ex.poll(start) else {
         panic!()
     };
     assert_eq!(within, Duration::from_secs(1));
     ex.connected(Ok(()));
-    let PlacesStep::Write { within, .. } = ex.next(start + Duration::from_millis(600)) else {
+    let PlacesStep::Write { within, .. } = ex.poll(start + Duration::from_millis(600)) else {
         panic!()
     };
     assert_eq!(
@@ -387,7 +392,7 @@ fn places_exchange_times_out_from_its_first_step() {
         "what is left of the call"
     );
     ex.wrote(Ok(()));
-    let step = ex.next(start + Duration::from_secs(1));
+    let step = ex.poll(start + Duration::from_secs(1));
     assert!(
         matches!(
             step,
@@ -450,23 +455,23 @@ fn redial_backs_off_and_starts_over_once_linked() {
 fn link_reader_handles_every_line_of_a_read_then_reads_on() {
     let mut reader = LinkReader::new(b"AT a\nAT");
     let mut lines = Vec::new();
-    let room = reader.next(|l| lines.push(l.to_vec())).expect("open");
+    let room = reader.poll(|l| lines.push(l.to_vec())).expect("open");
     room[..6].copy_from_slice(b" b\nAT ");
     reader.read(Ok(6));
-    let room = reader.next(|l| lines.push(l.to_vec())).expect("open");
+    let room = reader.poll(|l| lines.push(l.to_vec())).expect("open");
     room[..2].copy_from_slice(b"c\n");
     reader.read(Ok(2));
     assert_eq!(lines.len(), 2, "lines wait for the next call");
-    let _ = reader.next(|l| lines.push(l.to_vec())).expect("open");
+    let _ = reader.poll(|l| lines.push(l.to_vec())).expect("open");
     reader.read(Ok(0));
-    let end = reader.next(|l| lines.push(l.to_vec()));
+    let end = reader.poll(|l| lines.push(l.to_vec()));
     assert_eq!(lines, [&b"AT a"[..], b"AT b", b"AT c"]);
     assert_eq!(end.map(drop), Err(LinkEnd::PeerClosed));
 
     let mut reader = LinkReader::new(b"");
     reader.read(Err(io::ErrorKind::ConnectionReset.into()));
     assert_eq!(
-        reader.next(|_| {}).map(drop),
+        reader.poll(|_| {}).map(drop),
         Err(LinkEnd::ReadFailed(io::ErrorKind::ConnectionReset))
     );
 }

@@ -30,6 +30,10 @@ pub enum Event<'a> {
         from: SocketAddr,
         limit: usize,
     },
+    /// `accept` itself failed (out of descriptors and the like); no connection exists.
+    AcceptFailed {
+        error: &'a str,
+    },
     Input {
         conn: u64,
         line: &'a [u8],
@@ -141,6 +145,7 @@ fn describe(out: &mut String, event: &Event<'_>) {
         Event::Listening(addr) => write!(out, "listening on {addr}"),
         Event::Accepted { conn, from } => write!(out, "conn {conn} accepted from {from}"),
         Event::Refused { from, limit } => write!(out, "refused {from}: {limit} connections open"),
+        Event::AcceptFailed { error } => write!(out, "accept failed: {error}"),
         Event::Input { conn, line } => write!(
             out,
             "conn {conn} in: {}",
