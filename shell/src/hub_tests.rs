@@ -122,3 +122,49 @@ fn a_peer_link_handles_lines_floods_and_ends_once() {
         "only neighbours link"
     );
 }
+
+#[test]
+fn thread_per_core_listeners_share_one_port() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = free.local_addr().expect("addr");
+    drop(free);
+    let mut config = HerdConfig::parse(CONFIG, "t").expect("valid");
+    config.servers[0].addr = addr;
+    let server = Server {
+        config,
+        name: "A".into(),
+        log: Logger::disabled("A"),
+        shutdown: Shutdown::new(),
+        threads: 2,
+        addr,
+        announced: Default::default(),
+    };
+    let first = server.bind_shared().expect("first listener");
+    let second = server
+        .bind_shared()
+        .expect("SO_REUSEPORT lets a second bind");
+    assert_eq!(first.local_addr().ok(), second.local_addr().ok());
+    let e = server
+        .bind()
+        .expect_err("a plain listener cannot join them");
+    assert!(e.to_string().contains("cannot listen on"), "{e}");
+    // A cross-thread channel as the link handle: the hub is shared by threads.
+    let hub = Hub::new(
+        server,
+        (),
+        |tx: &std::sync::mpsc::SyncSender<Arc<[u8]>>, wire| match tx.try_send(wire) {
+            Ok(()) => Offer::Queued,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => Offer::Full,
+            Err(_) => Offer::Closed,
+        },
+    )
+    .expect("node");
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let _ = hub.link_up("B", 1, tx, b"").expect("neighbour");
+    let other = Arc::clone(&hub);
+    std::thread::spawn(move || other.client_line(1, b"IAMAT c +1+1 1"))
+        .join()
+        .expect("thread");
+    let wire = rx.try_recv().expect("the flood crossed threads");
+    assert!(wire.starts_with(b"AT A "));
+}
