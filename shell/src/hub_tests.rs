@@ -162,9 +162,10 @@ fn thread_per_core_listeners_share_one_port() {
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let _ = hub.link_up("B", 1, tx, b"").expect("neighbour");
     let other = Arc::clone(&hub);
-    std::thread::spawn(move || other.client_line(1, b"IAMAT c +1+1 1"))
+    let step = std::thread::spawn(move || other.client_line(1, b"IAMAT c +1+1 1"))
         .join()
         .expect("thread");
+    assert!(matches!(step, ClientStep::Reply(_)));
     let wire = rx.try_recv().expect("the flood crossed threads");
     assert!(wire.starts_with(b"AT A "));
 }
