@@ -1,4 +1,4 @@
-//! A client connection: the protocol's client session and places exchange, carried out
+//! A client connection: the protocol's client session (with its places calls), carried out
 //! with compio's sockets. compio reads into and writes from buffers it owns while the
 //! kernel works on them, so each connection keeps one owned buffer and copies between it
 //! and the room the session lends.
@@ -6,12 +6,11 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use compio::BufResult;
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
-use herd_protocol::{ClientAction, HttpResponse, PlacesCall, PlacesFailure, PlacesStep};
+use herd_protocol::ClientAction;
 
 use crate::{Shared, timed};
 
@@ -21,20 +20,36 @@ pub(crate) async fn client(hub: Arc<Shared>, mut stream: TcpStream, from: Socket
         Err(busy) => return drop(stream.write_all(busy).await),
     };
     let _ = stream.set_nodelay(true);
-    let (mut places, mut owned) = (None, Vec::new());
+    let mut owned = Vec::new();
     loop {
         match client.poll() {
-            ClientAction::Read(room) => {
-                let read = read_into(&mut stream, &mut owned, room).await;
+            ClientAction::Read(buf) => {
+                let read = read_into(&mut stream, &mut owned, buf).await;
                 client.read(read);
             }
             ClientAction::Write(bytes) => {
                 let written = write_from(&mut stream, &mut owned, bytes).await;
                 client.wrote(written);
             }
-            ClientAction::Places(call) => {
-                let outcome = places_call(&mut places, &mut owned, call).await;
-                client.places_done(outcome);
+            ClientAction::Connect { authority, within } => {
+                let connected = timed(within, TcpStream::connect(authority)).await;
+                client.connected(connected.inspect(|s| drop(s.set_nodelay(true))));
+            }
+            ClientAction::PlacesWrite {
+                stream,
+                bytes,
+                within,
+            } => {
+                let written = timed(within, write_from(stream, &mut owned, bytes)).await;
+                client.wrote(written);
+            }
+            ClientAction::PlacesRead {
+                stream,
+                buf,
+                within,
+            } => {
+                let read = timed(within, read_into(stream, &mut owned, buf)).await;
+                client.read(read);
             }
             ClientAction::Peer { peer, pending } => {
                 let conn = client.conn();
@@ -73,50 +88,4 @@ pub(crate) async fn write_from(
     let BufResult(written, buf) = stream.write_all(buf).await;
     *owned = buf;
     written
-}
-
-/// One places call over the kept-alive connection in `slot`.
-async fn places_call(
-    slot: &mut Option<TcpStream>,
-    owned: &mut Vec<u8>,
-    call: &PlacesCall,
-) -> Result<HttpResponse, PlacesFailure> {
-    let mut exchange = call.exchange(slot.is_some());
-    loop {
-        match exchange.poll(Instant::now()) {
-            PlacesStep::Connect { authority, within } => {
-                let connected = timed(within, TcpStream::connect(authority)).await;
-                exchange.connected(connected.map(|stream| {
-                    let _ = stream.set_nodelay(true);
-                    *slot = Some(stream);
-                }));
-            }
-            PlacesStep::Write { bytes, within } => {
-                let written =
-                    async { timed(within, write_from(stream(slot)?, owned, bytes)).await };
-                exchange.wrote(written.await);
-            }
-            PlacesStep::Read { within } => {
-                let read = async {
-                    timed(within, read_into(stream(slot)?, owned, exchange.read_buf())).await
-                };
-                let read = read.await;
-                exchange.read(read);
-            }
-            PlacesStep::Done {
-                outcome,
-                keep_alive,
-            } => {
-                if !keep_alive {
-                    *slot = None;
-                }
-                return outcome;
-            }
-        }
-    }
-}
-
-fn stream(slot: &mut Option<TcpStream>) -> io::Result<&mut TcpStream> {
-    slot.as_mut()
-        .ok_or_else(|| io::ErrorKind::NotConnected.into())
 }

@@ -31,8 +31,8 @@ pub use message::{Command, Invalid, Record};
 pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep, UnknownServer};
 pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
 pub use session::{
-    ClientAction, ClientSession, Closed, DialError, DialHandshake, LinkEnd, LinkReader, Outbox,
-    PlacesExchange, PlacesStep, Redial,
+    ClientAction, ClientCore, ClientSession, Closed, DialError, DialHandshake, LinkEnd, LinkReader,
+    Outbox, PlacesExchange, PlacesStep, Redial,
 };
 pub use time::{Nanos, Skew};
 

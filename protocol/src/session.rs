@@ -7,8 +7,8 @@
 //! - [`ClientSession`]: an accepted connection. Reads go straight into its line buffer;
 //!   replies to everything one read brought in leave in one write; replies already due are
 //!   written before a places call starts; a HELLO turns the connection into a peer link.
-//! - [`PlacesExchange`]: one places call over a kept-alive HTTP connection, retried once
-//!   on a fresh connection when a reused one turns out to be stale.
+//!   Its places calls ([`PlacesExchange`]) go over one kept-alive HTTP connection, retried
+//!   once on a fresh connection when a reused one turns out to be stale.
 //! - [`DialHandshake`] and [`Redial`]: the dialling side of a link (HELLO out, the
 //!   neighbour's HELLO checked) and its back-off.
 //! - [`LinkReader`] and [`Outbox`]: a running link: what a read means (every line of it
@@ -39,17 +39,49 @@ pub enum Closed {
     Handshake(HandshakeError),
 }
 
-/// What the shell does next for a client connection.
+/// What a client session needs from the server it belongs to.
+pub trait ClientCore {
+    /// Handles one complete line (the node's `client_line`).
+    fn line(&mut self, line: &[u8]) -> ClientStep;
+    /// A places call failed; its reply still goes out (for logs).
+    fn places_failed(&mut self, _failure: &PlacesFailure) {}
+}
+
+impl<F: FnMut(&[u8]) -> ClientStep> ClientCore for F {
+    fn line(&mut self, line: &[u8]) -> ClientStep {
+        self(line)
+    }
+}
+
+/// What the shell does next for a client connection. `S` is the shell's stream type, for
+/// the kept-alive connection to the places service.
 #[derive(Debug)]
 #[must_use]
-pub enum ClientAction<'a> {
-    /// Read into this room, then call [`ClientSession::read`].
+pub enum ClientAction<'a, S> {
+    /// Read from the client into this room, then call [`ClientSession::read`].
     Read(&'a mut [u8]),
-    /// Write all of these bytes, then call [`ClientSession::wrote`].
+    /// Write all of these bytes to the client, then call [`ClientSession::wrote`].
     Write(&'a [u8]),
-    /// Carry out this places call (see [`PlacesCall::exchange`]), then call
-    /// [`ClientSession::places_done`].
-    Places(&'a PlacesCall),
+    /// Connect to the places service within `within`, then call
+    /// [`ClientSession::connected`].
+    Connect {
+        authority: &'a str,
+        within: Duration,
+    },
+    /// Write all of `bytes` to the places service within `within`, then call
+    /// [`ClientSession::wrote`].
+    PlacesWrite {
+        stream: &'a mut S,
+        bytes: &'a [u8],
+        within: Duration,
+    },
+    /// Read from the places service into `buf` within `within`, then call
+    /// [`ClientSession::read`].
+    PlacesRead {
+        stream: &'a mut S,
+        buf: &'a mut [u8],
+        within: Duration,
+    },
     /// The connection is now the link to `peer` (its HELLO reply is written): run it as a
     /// link, starting with `pending`, the bytes already read past the HELLO.
     Peer { peer: Arc<str>, pending: Vec<u8> },
@@ -65,33 +97,77 @@ enum Then {
     Close(Closed),
 }
 
-/// An accepted connection, from its first byte until it closes or becomes a peer link.
-#[derive(Debug, Default)]
-pub struct ClientSession {
+/// An accepted connection, from its first byte until it closes or becomes a peer link,
+/// with its places calls (one at a time, over one kept-alive connection of type `S`).
+#[derive(Debug)]
+pub struct ClientSession<S> {
     lines: LineBuffer,
     out: Vec<u8>,
     then: Option<Then>,
-    /// The places call under way, lent to the shell by [`ClientAction::Places`].
-    calling: Option<PlacesCall>,
+    /// The places call under way; while it is, every I/O the session asks for is its.
+    exchange: Option<PlacesExchange>,
+    places: Option<S>,
 }
 
 /// Output buffers larger than this are given back after their write, so a connection
 /// that once received a long reply does not keep its memory while idle.
 const KEEP_OUTPUT: usize = 16 * 1024;
 
-impl ClientSession {
+impl<S> Default for ClientSession<S> {
+    fn default() -> Self {
+        ClientSession {
+            lines: LineBuffer::new(),
+            out: Vec::new(),
+            then: None,
+            exchange: None,
+            places: None,
+        }
+    }
+}
+
+impl<S> ClientSession<S> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The next thing to do. Pending replies are always written first.
-    pub fn poll(&mut self) -> ClientAction<'_> {
+    /// The next thing to do at time `now`. Pending replies are always written first.
+    pub fn poll(&mut self, now: Instant, core: &mut impl ClientCore) -> ClientAction<'_, S> {
+        loop {
+            match self.exchange.as_mut().map(|ex| ex.advance(now)) {
+                None => break,
+                Some(Next::Io(phase, within))
+                    if phase == Phase::Connect || self.places.is_some() =>
+                {
+                    return self.places_action(phase, within);
+                }
+                Some(Next::Io(..)) => {
+                    if let Some(ex) = &mut self.exchange {
+                        ex.fail(ErrorKind::NotConnected.into());
+                    }
+                }
+                Some(Next::Done(outcome, keep_alive)) => {
+                    if !keep_alive {
+                        self.places = None;
+                    }
+                    if let Err(e) = &outcome {
+                        core.places_failed(e);
+                    }
+                    if let Some(ex) = self.exchange.take() {
+                        self.out.extend_from_slice(&ex.call.finish(outcome));
+                    }
+                    self.advance(core);
+                }
+            }
+        }
         if !self.out.is_empty() {
             return ClientAction::Write(&self.out);
         }
         match self.then.take() {
             None => ClientAction::Read(self.lines.read_buf()),
-            Some(Then::Places(call)) => ClientAction::Places(self.calling.insert(call)),
+            Some(Then::Places(call)) => {
+                self.exchange = Some(call.exchange(self.places.is_some()));
+                self.poll(now, core)
+            }
             Some(Then::Peer(peer)) => ClientAction::Peer {
                 peer,
                 pending: self.lines.take_pending(),
@@ -103,21 +179,50 @@ impl ClientSession {
         }
     }
 
-    /// A read finished. `line` handles each complete line (the node's `client_line`).
-    pub fn read(&mut self, read: io::Result<usize>, line: impl FnMut(&[u8]) -> ClientStep) {
+    /// The places I/O the exchange under way asked for (`poll` checked there is one, and a
+    /// stream unless it asked to connect).
+    fn places_action(&mut self, phase: Phase, within: Duration) -> ClientAction<'_, S> {
+        match (&mut self.exchange, &mut self.places, phase) {
+            (Some(ex), _, Phase::Connect) => ClientAction::Connect {
+                authority: ex.call.authority(),
+                within,
+            },
+            (Some(ex), Some(stream), Phase::Write) => ClientAction::PlacesWrite {
+                stream,
+                bytes: ex.call.request(),
+                within,
+            },
+            (Some(ex), Some(stream), Phase::Read) => ClientAction::PlacesRead {
+                stream,
+                buf: ex.read_buf(),
+                within,
+            },
+            // Not reachable from `poll`; closing is the safe answer to a broken invariant.
+            _ => ClientAction::Close(Closed::ReadFailed(ErrorKind::NotConnected)),
+        }
+    }
+
+    /// A read finished (from the client, or from the places service during a call).
+    pub fn read(&mut self, read: io::Result<usize>, core: &mut impl ClientCore) {
+        if let Some(ex) = &mut self.exchange {
+            return ex.read(read);
+        }
         match read {
             Ok(0) => self.close(Closed::ClientClosed),
             Ok(n) => {
                 self.lines.filled(n);
-                self.advance(line);
+                self.advance(core);
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => self.lines.filled(0),
             Err(e) => self.close(Closed::ReadFailed(e.kind())),
         }
     }
 
-    /// The write [`ClientAction::Write`] asked for finished.
+    /// A write finished (to the client, or to the places service during a call).
     pub fn wrote(&mut self, written: io::Result<()>) {
+        if let Some(ex) = &mut self.exchange {
+            return ex.wrote(written);
+        }
         self.out.clear();
         if self.out.capacity() > KEEP_OUTPUT {
             self.out = Vec::new();
@@ -129,17 +234,11 @@ impl ClientSession {
         }
     }
 
-    /// The places call finished: its reply is queued and the lines read after the WHATSAT
-    /// are handled.
-    pub fn places_done(
-        &mut self,
-        outcome: Result<HttpResponse, PlacesFailure>,
-        line: impl FnMut(&[u8]) -> ClientStep,
-    ) {
-        if let Some(call) = self.calling.take() {
-            self.out.extend_from_slice(&call.finish(outcome));
+    /// The connection to the places service that [`ClientAction::Connect`] asked for.
+    pub fn connected(&mut self, connected: io::Result<S>) {
+        if let Some(ex) = &mut self.exchange {
+            ex.connected(connected.map(|stream| self.places = Some(stream)));
         }
-        self.advance(line);
     }
 
     fn close(&mut self, why: Closed) {
@@ -147,7 +246,7 @@ impl ClientSession {
     }
 
     /// Handles buffered lines until one needs something other than a reply.
-    fn advance(&mut self, mut handle: impl FnMut(&[u8]) -> ClientStep) {
+    fn advance(&mut self, core: &mut impl ClientCore) {
         if self.then.is_some() {
             return;
         }
@@ -156,7 +255,7 @@ impl ClientSession {
                 Ok(line) => line,
                 Err(e) => return self.close(Closed::LineTooLong(e)),
             };
-            match handle(line) {
+            match core.line(line) {
                 ClientStep::Silent => {}
                 ClientStep::Reply(reply) => self.out.extend_from_slice(&reply),
                 ClientStep::Places(call) => return self.then = Some(Then::Places(call)),
@@ -174,7 +273,8 @@ impl ClientSession {
     }
 }
 
-/// What the shell does next for a places call.
+/// What the shell does next for a places call made on its own (a [`ClientSession`] asks
+/// for the same steps as [`ClientAction`]s).
 #[derive(Debug)]
 #[must_use]
 pub enum PlacesStep<'c> {
@@ -201,12 +301,19 @@ enum Phase {
     Read,
 }
 
+/// [`PlacesExchange::advance`]'s answer, owning nothing of the exchange.
+#[derive(Debug)]
+enum Next {
+    Io(Phase, Duration),
+    Done(Result<HttpResponse, PlacesFailure>, bool),
+}
+
 /// One places call: connect if needed, write, read the response, each step within what is
 /// left of the call's timeout; a reused connection that fails before answering is retried
 /// once on a fresh one.
 #[derive(Debug)]
-pub struct PlacesExchange<'c> {
-    call: &'c PlacesCall,
+pub struct PlacesExchange {
+    call: PlacesCall,
     reused: bool,
     phase: Phase,
     reader: ResponseReader,
@@ -216,7 +323,7 @@ pub struct PlacesExchange<'c> {
 
 impl PlacesCall {
     /// Starts this call; `connected` says whether a kept-alive connection is at hand.
-    pub fn exchange(&self, connected: bool) -> PlacesExchange<'_> {
+    pub fn exchange(self, connected: bool) -> PlacesExchange {
         PlacesExchange {
             call: self,
             reused: connected,
@@ -232,39 +339,49 @@ impl PlacesCall {
     }
 }
 
-impl<'c> PlacesExchange<'c> {
+impl PlacesExchange {
     /// The next step at time `now` (the deadline of an attempt starts at its first step).
-    pub fn poll(&mut self, now: Instant) -> PlacesStep<'c> {
+    pub fn poll(&mut self, now: Instant) -> PlacesStep<'_> {
+        match self.advance(now) {
+            Next::Io(Phase::Connect, within) => PlacesStep::Connect {
+                authority: self.call.authority(),
+                within,
+            },
+            Next::Io(Phase::Write, within) => PlacesStep::Write {
+                bytes: self.call.request(),
+                within,
+            },
+            Next::Io(Phase::Read, within) => PlacesStep::Read { within },
+            Next::Done(outcome, keep_alive) => PlacesStep::Done {
+                outcome,
+                keep_alive,
+            },
+        }
+    }
+
+    fn advance(&mut self, now: Instant) -> Next {
         let deadline = *self.deadline.get_or_insert(now + self.call.timeout());
         let within = deadline.saturating_duration_since(now);
         if within.is_zero() && self.outcome.is_none() {
             self.outcome = Some(Err(PlacesFailure::Timeout(self.call.timeout())));
         }
-        if let Some(outcome) = self.outcome.take() {
-            match outcome {
-                Err(e) if self.call.retry_on_fresh_connection(&e, self.reused) => {
-                    *self = self.call.exchange(false);
-                    return self.poll(now);
-                }
-                outcome => {
-                    let keep_alive = matches!(&outcome, Ok(r) if r.keep_alive);
-                    return PlacesStep::Done {
-                        outcome,
-                        keep_alive,
-                    };
-                }
+        match self.outcome.take() {
+            None => Next::Io(self.phase, within),
+            Some(Err(e)) if self.call.retry_on_fresh_connection(&e, self.reused) => {
+                *self = PlacesExchange {
+                    reused: false,
+                    phase: Phase::Connect,
+                    reader: ResponseReader::new(),
+                    deadline: None,
+                    outcome: None,
+                    call: self.call.clone(),
+                };
+                self.advance(now)
             }
-        }
-        match self.phase {
-            Phase::Connect => PlacesStep::Connect {
-                authority: self.call.authority(),
-                within,
-            },
-            Phase::Write => PlacesStep::Write {
-                bytes: self.call.request(),
-                within,
-            },
-            Phase::Read => PlacesStep::Read { within },
+            Some(outcome) => {
+                let keep_alive = matches!(&outcome, Ok(r) if r.keep_alive);
+                Next::Done(outcome, keep_alive)
+            }
         }
     }
 

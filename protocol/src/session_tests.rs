@@ -35,11 +35,11 @@ enum Seen {
 }
 
 /// Plays a script of reads against a client session: each read is delivered whole (room
-/// permitting), every write succeeds, every places call fails with `Truncated`. Returns
+/// permitting), every write succeeds, every places call is refused. Returns
 /// what the session asked for until it wanted to read past the script or closed.
 fn run_client(reads: &[&[u8]]) -> Vec<Seen> {
     let mut node = node("A");
-    let mut session = ClientSession::new();
+    let mut session = ClientSession::<()>::new();
     let mut reads = reads
         .iter()
         .map(|r| r.to_vec())
@@ -47,7 +47,7 @@ fn run_client(reads: &[&[u8]]) -> Vec<Seen> {
     let mut seen = Vec::new();
     let mut handle = |line: &[u8]| node.client_line(line, Nanos::from_secs(20), &mut Vec::new());
     loop {
-        match session.poll() {
+        match session.poll(Instant::now(), &mut handle) {
             ClientAction::Read(room) => {
                 let Some(mut bytes) = reads.pop_front() else {
                     return seen;
@@ -64,9 +64,13 @@ fn run_client(reads: &[&[u8]]) -> Vec<Seen> {
                 seen.push(Seen::Write(String::from_utf8_lossy(bytes).into_owned()));
                 session.wrote(Ok(()));
             }
-            ClientAction::Places(_) => {
+            ClientAction::Connect { authority, .. } => {
+                assert_eq!(authority, "127.0.0.1:9");
                 seen.push(Seen::Places);
-                session.places_done(Err(PlacesFailure::Truncated), &mut handle);
+                session.connected(Err(io::ErrorKind::ConnectionRefused.into()));
+            }
+            ClientAction::PlacesWrite { .. } | ClientAction::PlacesRead { .. } => {
+                panic!("never connected")
             }
             ClientAction::Peer { peer, pending } => {
                 seen.push(Seen::Peer(
@@ -176,32 +180,113 @@ fn an_overlong_line_closes_after_the_replies_due() {
 fn client_io_errors_close_with_their_cause_and_interrupts_do_not() {
     let mut node = node("A");
     let mut handle = |line: &[u8]| node.client_line(line, Nanos(0), &mut Vec::new());
-    let mut s = ClientSession::new();
+    let mut s = ClientSession::<()>::new();
+    let now = Instant::now();
     s.read(Err(io::ErrorKind::Interrupted.into()), &mut handle);
-    assert!(matches!(s.poll(), ClientAction::Read(_)));
+    assert!(matches!(s.poll(now, &mut handle), ClientAction::Read(_)));
     s.read(Err(io::ErrorKind::ConnectionReset.into()), &mut handle);
-    let ClientAction::Close(why) = s.poll() else {
+    let ClientAction::Close(why) = s.poll(now, &mut handle) else {
         panic!("read error must close")
     };
     assert_eq!(why, Closed::ReadFailed(io::ErrorKind::ConnectionReset));
     assert_eq!(why.to_string(), "read failed");
     assert!(
-        matches!(s.poll(), ClientAction::Close(_)),
+        matches!(s.poll(now, &mut handle), ClientAction::Close(_)),
         "closed stays closed"
     );
 
-    let mut s = ClientSession::new();
-    let ClientAction::Read(room) = s.poll() else {
+    let mut s = ClientSession::<()>::new();
+    let ClientAction::Read(room) = s.poll(now, &mut handle) else {
         panic!()
     };
     room[..16].copy_from_slice(b"IAMAT c +1+1 10\n");
     s.read(Ok(16), &mut handle);
-    assert!(matches!(s.poll(), ClientAction::Write(_)));
+    assert!(matches!(s.poll(now, &mut handle), ClientAction::Write(_)));
     s.wrote(Err(io::ErrorKind::BrokenPipe.into()));
     assert!(matches!(
-        s.poll(),
+        s.poll(now, &mut handle),
         ClientAction::Close(Closed::WriteFailed(io::ErrorKind::BrokenPipe))
     ));
+}
+
+/// Counts places failures on top of the node's lines.
+struct Core {
+    node: Node<()>,
+    failures: usize,
+}
+
+impl ClientCore for Core {
+    fn line(&mut self, line: &[u8]) -> ClientStep {
+        self.node.client_line(line, Nanos(0), &mut Vec::new())
+    }
+    fn places_failed(&mut self, _: &PlacesFailure) {
+        self.failures += 1;
+    }
+}
+
+#[test]
+fn client_session_keeps_its_places_connection_and_reports_failures() {
+    let mut core = Core {
+        node: node("A"),
+        failures: 0,
+    };
+    let mut s = ClientSession::<&'static str>::new();
+    let now = Instant::now();
+    let feed = |s: &mut ClientSession<&'static str>, core: &mut Core, bytes: &[u8]| {
+        let ClientAction::Read(room) = s.poll(now, core) else {
+            panic!("expected a read")
+        };
+        room[..bytes.len()].copy_from_slice(bytes);
+        s.read(Ok(bytes.len()), core);
+    };
+    feed(&mut s, &mut core, b"IAMAT c +1+1 10\nWHATSAT c 10 5\n");
+    assert!(matches!(s.poll(now, &mut core), ClientAction::Write(_)));
+    s.wrote(Ok(()));
+    assert!(matches!(
+        s.poll(now, &mut core),
+        ClientAction::Connect { .. }
+    ));
+    s.connected(Ok("conn-1"));
+    let ClientAction::PlacesWrite { stream, bytes, .. } = s.poll(now, &mut core) else {
+        panic!("expected the request")
+    };
+    assert_eq!((*stream, &bytes[..4]), ("conn-1", &b"GET "[..]));
+    s.wrote(Ok(()));
+    let ClientAction::PlacesRead { buf, .. } = s.poll(now, &mut core) else {
+        panic!("expected a read of the response")
+    };
+    buf[..OK.len()].copy_from_slice(OK);
+    s.read(Ok(OK.len()), &mut core);
+    let ClientAction::Write(reply) = s.poll(now, &mut core) else {
+        panic!("expected the WHATSAT reply")
+    };
+    assert!(reply.starts_with(b"AT A ") && reply.ends_with(b"}\n\n"));
+    assert_eq!(core.failures, 0, "the HTTP exchange itself succeeded");
+    s.wrote(Ok(()));
+
+    // The next call reuses the kept-alive connection; its failure is reported and answered.
+    feed(&mut s, &mut core, b"WHATSAT c 10 5\n");
+    let ClientAction::PlacesWrite { stream, .. } = s.poll(now, &mut core) else {
+        panic!("expected the kept-alive connection to be reused")
+    };
+    assert_eq!(*stream, "conn-1");
+    s.wrote(Ok(()));
+    assert!(matches!(
+        s.poll(now, &mut core),
+        ClientAction::PlacesRead { .. }
+    ));
+    s.read(Err(io::ErrorKind::TimedOut.into()), &mut core);
+    let ClientAction::Write(reply) = s.poll(now, &mut core) else {
+        panic!("expected the failure reply")
+    };
+    assert!(String::from_utf8_lossy(reply).contains("UNKNOWN_ERROR"));
+    assert_eq!(core.failures, 1);
+    s.wrote(Ok(()));
+    feed(&mut s, &mut core, b"WHATSAT c 10 5\n");
+    assert!(
+        matches!(s.poll(now, &mut core), ClientAction::Connect { .. }),
+        "a failed connection is not kept"
+    );
 }
 
 fn call() -> PlacesCall {

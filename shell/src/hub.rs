@@ -9,11 +9,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herd_protocol::message::BUSY_REPLY;
 use herd_protocol::{
-    ClientAction, ClientSession, ClientStep, Dial, DialError, DialHandshake, Flood, HttpResponse,
+    ClientAction, ClientCore, ClientSession, ClientStep, Dial, DialError, DialHandshake, Flood,
     LinkEnd, LinkId, LinkReader, Node, PlacesFailure, Redial,
 };
 
@@ -108,9 +108,10 @@ impl<L: Clone, H> Hub<L, H> {
 }
 
 impl<L: Clone, H> Hub<L, H> {
-    /// A new connection from `from`: a [`Client`], or, past the connection limit, the
-    /// refusal to write before closing it.
-    pub fn accept(self: &Arc<Self>, from: SocketAddr) -> Result<Client<L, H>, &'static [u8]> {
+    /// A new connection from `from`: a [`Client`] (whose places connections are of the
+    /// shell's stream type `S`), or, past the connection limit, the refusal to write before
+    /// closing it.
+    pub fn accept<S>(self: &Arc<Self>, from: SocketAddr) -> Result<Client<L, S, H>, &'static [u8]> {
         let Some(permit) = self.gate.try_enter() else {
             let limit = self.gate.limit();
             self.server.log.event(now(), Event::Refused { from, limit });
@@ -150,14 +151,35 @@ impl<L: Clone, H> Hub<L, H> {
 
 /// An accepted connection: the protocol's [`ClientSession`] wired to the node and the log.
 #[derive(Debug)]
-pub struct Client<L, H = ()> {
+pub struct Client<L, S, H = ()> {
     hub: Arc<Hub<L, H>>,
     conn: u64,
-    session: ClientSession,
+    session: ClientSession<S>,
     _permit: Permit,
 }
 
-impl<L: Clone, H> Client<L, H> {
+/// The session's view of the server, for one connection.
+struct Core<'h, L, H> {
+    hub: &'h Hub<L, H>,
+    conn: u64,
+}
+
+impl<L: Clone, H> ClientCore for Core<'_, L, H> {
+    fn line(&mut self, line: &[u8]) -> ClientStep {
+        self.hub.client_line(self.conn, line)
+    }
+
+    fn places_failed(&mut self, failure: &PlacesFailure) {
+        let (error, conn) = (failure.to_string(), self.conn);
+        let event = Event::PlacesFailed {
+            conn,
+            error: &error,
+        };
+        self.hub.server.log.event(now(), event);
+    }
+}
+
+impl<L: Clone, S, H> Client<L, S, H> {
     pub fn conn(&self) -> u64 {
         self.conn
     }
@@ -166,10 +188,14 @@ impl<L: Clone, H> Client<L, H> {
         &self.hub
     }
 
-    /// What to do next; writes and closes are logged here.
-    pub fn poll(&mut self) -> ClientAction<'_> {
+    /// What to do next; writes to the client and closes are logged here.
+    pub fn poll(&mut self) -> ClientAction<'_, S> {
+        let mut core = Core {
+            hub: &self.hub,
+            conn: self.conn,
+        };
+        let action = self.session.poll(Instant::now(), &mut core);
         let (log, conn) = (&self.hub.server.log, self.conn);
-        let action = self.session.poll();
         match &action {
             ClientAction::Write(bytes) => log.event(now(), Event::Output { conn, bytes }),
             ClientAction::Close(why) => {
@@ -187,29 +213,23 @@ impl<L: Clone, H> Client<L, H> {
         action
     }
 
+    /// A read asked for by `Read` or `PlacesRead` finished.
     pub fn read(&mut self, read: io::Result<usize>) {
-        let (hub, conn) = (&self.hub, self.conn);
-        self.session.read(read, |line| hub.client_line(conn, line));
+        let mut core = Core {
+            hub: &self.hub,
+            conn: self.conn,
+        };
+        self.session.read(read, &mut core);
     }
 
+    /// A write asked for by `Write` or `PlacesWrite` finished.
     pub fn wrote(&mut self, written: io::Result<()>) {
         self.session.wrote(written);
     }
 
-    pub fn places_done(&mut self, outcome: Result<HttpResponse, PlacesFailure>) {
-        let (hub, conn) = (&self.hub, self.conn);
-        if let Err(e) = &outcome {
-            let error = e.to_string();
-            hub.server.log.event(
-                now(),
-                Event::PlacesFailed {
-                    conn,
-                    error: &error,
-                },
-            );
-        }
-        self.session
-            .places_done(outcome, |line| hub.client_line(conn, line));
+    /// The connection to the places service asked for by `Connect`.
+    pub fn connected(&mut self, connected: io::Result<S>) {
+        self.session.connected(connected);
     }
 }
 

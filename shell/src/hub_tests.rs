@@ -58,10 +58,10 @@ fn connection_ids_start_at_one_and_accept_errors_are_not_connections() {
     let hub = hub_with(Logger::to_dir(dir.path(), "A").expect("log"), |_, _| {
         Offer::Queued
     });
-    let mut client = hub.accept(from()).expect("below the limit");
+    let mut client = hub.accept::<()>(from()).expect("below the limit");
     assert_eq!(client.conn(), 1, "no real connection gets id 0");
     assert_eq!(
-        hub.accept(from()).map(|c| c.conn()).err(),
+        hub.accept::<()>(from()).map(|c| c.conn()).err(),
         Some(BUSY_REPLY),
         "past max_connections the busy line is the answer"
     );
@@ -77,7 +77,7 @@ fn connection_ids_start_at_one_and_accept_errors_are_not_connections() {
     client.read(Ok(0));
     assert!(matches!(client.poll(), ClientAction::Close(_)));
     drop(client);
-    assert!(hub.accept(from()).is_ok(), "the permit is given back");
+    assert!(hub.accept::<()>(from()).is_ok(), "the permit is given back");
 
     hub.server.log.flush();
     let text = std::fs::read_to_string(dir.path().join("A.log")).expect("log");
