@@ -5,7 +5,9 @@
 //! [`MAX_LINE_BYTES`] without a newline is an error the caller answers by closing the
 //! connection, so a client can never make the buffer grow without bound.
 
-use crate::MAX_LINE_BYTES;
+/// Longest line, in bytes without its terminator, that any server accepts. A longer line
+/// closes the connection that sent it.
+pub const MAX_LINE_BYTES: usize = 65_536;
 
 /// Room [`LineBuffer::read_buf`] lends at first, and again once every line is consumed.
 pub const FIRST_READ: usize = 1024;

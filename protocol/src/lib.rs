@@ -26,7 +26,7 @@ pub mod time;
 pub use config::{
     BadPlacesUrl, ConfigError, HerdConfig, Limits, PlacesConfig, PlacesUrl, ServerConfig,
 };
-pub use framing::{LineBuffer, LineTooLong};
+pub use framing::{LineBuffer, LineTooLong, MAX_LINE_BYTES};
 pub use message::{Command, Invalid, Record};
 pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep, UnknownServer};
 pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
@@ -35,7 +35,3 @@ pub use session::{
     Outbox, PlacesExchange, PlacesStep, Redial,
 };
 pub use time::{Nanos, Skew};
-
-/// Longest line, in bytes without its terminator, that any server accepts. A longer line
-/// closes the connection that sent it.
-pub const MAX_LINE_BYTES: usize = 65_536;

@@ -163,14 +163,17 @@ fn client_session_sequencing_table() {
 #[test]
 fn an_overlong_line_closes_after_the_replies_due() {
     let mut input = b"IAMAT c +1+1 10\n".to_vec();
-    input.extend(std::iter::repeat_n(b'x', crate::MAX_LINE_BYTES + 10));
+    input.extend(std::iter::repeat_n(
+        b'x',
+        crate::framing::MAX_LINE_BYTES + 10,
+    ));
     let seen = run_client(&[&input]);
     assert_eq!(
         seen,
         vec![
             write("AT A +10.000000000 c +1+1 10\n"),
             Seen::Close(Closed::LineTooLong(LineTooLong {
-                limit: crate::MAX_LINE_BYTES
+                limit: crate::framing::MAX_LINE_BYTES
             })),
         ]
     );

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use herd_protocol::HerdConfig;
 
-use crate::{Logger, Server, Shutdown};
+use crate::log::Logger;
+use crate::server::Server;
+use crate::shutdown::Shutdown;
 
 /// Why a server could not start. Each is the operator's to fix, as the message says.
 #[derive(Debug, thiserror::Error)]

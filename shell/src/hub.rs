@@ -17,7 +17,9 @@ use herd_protocol::{
     LinkEnd, LinkId, LinkReader, Node, PlacesFailure, Redial,
 };
 
-use crate::{ConnectionGate, Event, Permit, Server, now};
+use crate::gate::{ConnectionGate, Permit};
+use crate::log::Event;
+use crate::server::{Server, now};
 
 /// What a shell's link queue did with a line it was offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,9 @@ use std::net::SocketAddr;
 use herd_protocol::ClientAction;
 
 use super::*;
-use crate::{HerdConfig, Logger, Shutdown};
+use crate::log::Logger;
+use crate::shutdown::Shutdown;
+use herd_protocol::HerdConfig;
 
 const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0.1:9\"\nkey = \"p\"\n\
      [limits]\nmax_connections = 1\n\
