@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use async_global_executor::GlobalExecutorConfig;
 
 fn main() -> ExitCode {
-    herd_shell::run(|listener, server| {
+    herd_shell::run(|server| {
         // async-std reads its thread count from an environment variable; configuring its
         // executor before first use sets the same count without mutating the environment.
         let threads = server.threads;
@@ -12,6 +12,6 @@ fn main() -> ExitCode {
                 .with_min_threads(threads)
                 .with_max_threads(threads),
         );
-        async_std::task::block_on(herd_async_std::serve(listener, server))
+        async_std::task::block_on(herd_async_std::serve(server))
     })
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use smol::{Executor, future};
 
 fn main() -> ExitCode {
-    herd_shell::run(|listener, server| {
+    herd_shell::run(|server| {
         // smol's global executor runs on one thread; the comparison gives every runtime the
         // same number of worker threads, so run one Executor on `threads` threads.
         let ex = Arc::new(Executor::new());
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
                     .spawn(move || future::block_on(ex.run(stopped.recv())))
             })
             .collect::<Result<_, _>>()?;
-        let result = future::block_on(ex.run(herd_smol::serve(Arc::clone(&ex), listener, server)));
+        let result = future::block_on(ex.run(herd_smol::serve(Arc::clone(&ex), server)));
         drop(stop);
         for worker in workers {
             let _ = worker.join();

@@ -1,161 +1,83 @@
-//! Peer links: dialling with back-off, the HELLO exchange, and a running link's reader and
-//! writer.
+//! Peer links: dialling, the HELLO exchange, and a running link's reader and writer, as
+//! the protocol's sessions say, with tokio's sockets, timers and tasks.
 
 use std::sync::Arc;
 
-use herd_protocol::backoff::reconnect_delay;
 use herd_protocol::node::HANDSHAKE_TIMEOUT;
-use herd_protocol::{Dial, LineBuffer};
-use herd_shell::{Event, now};
+use herd_protocol::{DialError, LinkEnd, Outbox};
+use herd_shell::{Dialer, PeerLink};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
-use crate::Shared;
-
-const READ_BUFFER: usize = 16 * 1024;
-/// Queued lines are coalesced into writes of up to this many bytes.
-const WRITE_BATCH: usize = 64 * 1024;
+use crate::{Link, Shared};
 
 /// Keeps the link to a neighbour this server dials up, for as long as the server runs.
-pub(crate) async fn dial(shared: Arc<Shared>, dial: Dial) {
-    let mut attempt = 0;
-    while !shared.server.shutdown.is_triggered() {
-        match handshake(&shared, &dial).await {
+pub(crate) async fn dial(hub: Arc<Shared>, mut dialer: Dialer) {
+    while !hub.server.shutdown.is_triggered() {
+        let attempt = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&hub, &dialer));
+        match attempt.await.unwrap_or(Err(DialError::TimedOut)) {
             Ok((stream, pending)) => {
-                attempt = 0;
-                run(&shared, stream, &dial.peer, shared.conn_id(), pending).await;
+                dialer.linked();
+                run(&hub, stream, &dialer.dial.peer, hub.conn_id(), &pending).await;
             }
-            Err(error) => {
-                let delay = reconnect_delay(attempt);
-                let retry_in_ms = delay.as_millis();
-                shared.server.log.event(
-                    now(),
-                    Event::DialFailed {
-                        peer: &dial.peer,
-                        error: &error,
-                        retry_in_ms,
-                    },
-                );
-                attempt = attempt.saturating_add(1);
-                tokio::time::sleep(delay).await;
-            }
+            Err(e) => tokio::time::sleep(dialer.failed(&hub, &e)).await,
         }
     }
 }
 
-async fn handshake(shared: &Shared, dial: &Dial) -> Result<(TcpStream, Vec<u8>), String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(dial.addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        let hello = shared.node().hello();
-        stream.write_all(&hello).await.map_err(|e| e.to_string())?;
-        let mut lines = LineBuffer::new();
-        let mut buf = [0; 4096];
-        loop {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("closed during handshake".to_owned());
-            }
-            lines.extend(&buf[..n]);
-            if let Some(line) = lines.next_line() {
-                let line = line.map_err(|e| e.to_string())?;
-                shared
-                    .node()
-                    .hello_reply(&dial.peer, line)
-                    .map_err(|e| e.to_string())?;
-                return Ok((stream, lines.take_pending()));
-            }
+async fn handshake(hub: &Shared, dialer: &Dialer) -> Result<(TcpStream, Vec<u8>), DialError> {
+    let mut handshake = dialer.handshake(hub);
+    let mut stream = TcpStream::connect(dialer.dial.addr).await?;
+    let _ = stream.set_nodelay(true);
+    stream.write_all(handshake.hello()).await?;
+    loop {
+        let read = stream.read(handshake.read_buf()).await;
+        if let Some(done) = handshake.read(read, &hub.node()) {
+            return done.map(|pending| (stream, pending));
         }
-    };
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
-        .await
-        .unwrap_or_else(|_| Err("handshake timed out".to_owned()))
+    }
 }
 
-/// Runs an established link until either direction ends. `pending` holds bytes read past
-/// the HELLO line.
+/// Runs an established link until either direction ends.
 pub(crate) async fn run(
-    shared: &Arc<Shared>,
+    hub: &Arc<Shared>,
     stream: TcpStream,
     peer: &str,
     conn: u64,
-    pending: Vec<u8>,
+    pending: &[u8],
 ) {
-    let (tx, rx) = mpsc::channel(shared.server.config.limits.peer_queue);
-    let Some((id, snapshot)) = shared.node().link_up(peer, tx) else {
+    let (tx, rx) = mpsc::channel(hub.server.config.limits.peer_queue);
+    let Some((mut link, snapshot)) = hub.link_up(peer, conn, tx, pending) else {
         return;
     };
-    shared.server.log.event(now(), Event::LinkUp { peer, conn });
     let (rd, wr) = stream.into_split();
-    let mut writer = tokio::spawn(write(wr, snapshot, rx));
-    let reason = tokio::select! {
-        reason = read(shared, rd, peer, pending) => reason,
-        _ = &mut writer => "link replaced, reset or unwritable",
+    let mut writer = tokio::spawn(write(wr, Outbox::new(snapshot), rx));
+    let end = tokio::select! {
+        end = read(&mut link, rd) => end,
+        _ = &mut writer => LinkEnd::WriterEnded,
     };
     writer.abort();
-    shared.node().link_down(peer, id);
-    shared
-        .server
-        .log
-        .event(now(), Event::LinkDown { peer, reason });
+    link.end(end);
 }
 
-async fn write(mut wr: OwnedWriteHalf, snapshot: Vec<u8>, mut rx: mpsc::Receiver<Arc<[u8]>>) {
-    // Anti-entropy first: everything held before the link came up, then what follows.
-    if wr.write_all(&snapshot).await.is_err() {
-        return;
-    }
-    drop(snapshot);
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.extend_from_slice(&first);
-        while batch.len() < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        if wr.write_all(&batch).await.is_err() {
-            return;
-        }
-        batch.clear();
-    }
-}
-
-async fn read(
-    shared: &Shared,
-    mut rd: OwnedReadHalf,
-    peer: &str,
-    pending: Vec<u8>,
-) -> &'static str {
-    let mut lines = LineBuffer::new();
-    lines.extend(&pending);
-    let mut buf = vec![0; READ_BUFFER];
+async fn read(link: &mut PeerLink<Link>, mut rd: OwnedReadHalf) -> LinkEnd {
     loop {
-        while let Some(line) = lines.next_line() {
-            let Ok(line) = line else {
-                return "line too long";
-            };
-            let mut floods = Vec::new();
-            let step = shared.node().peer_line(peer, line, &mut floods);
-            shared.send(floods, crate::offer);
-            shared.server.log.event(
-                now(),
-                Event::PeerLine {
-                    peer,
-                    line,
-                    outcome: step.describe(),
-                },
-            );
-        }
-        match rd.read(&mut buf).await {
-            Ok(0) => return "peer closed",
-            Ok(n) => lines.extend(&buf[..n]),
-            Err(_) => return "read failed",
-        }
+        let buf = match link.poll() {
+            Ok(buf) => buf,
+            Err(end) => return end,
+        };
+        let read = rd.read(buf).await;
+        link.read(read);
+    }
+}
+
+async fn write(mut wr: OwnedWriteHalf, mut out: Outbox, mut rx: mpsc::Receiver<Arc<[u8]>>) {
+    while wr.write_all(out.bytes()).await.is_ok() {
+        out.written();
+        let Some(first) = rx.recv().await else { return };
+        out.extend([first]);
+        out.extend(std::iter::from_fn(|| rx.try_recv().ok()));
     }
 }

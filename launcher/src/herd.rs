@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,10 @@ use crate::topology::Topology;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long links may take to carry a probe update to every server.
 const LINK_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a process whose stdout closed may take to be reaped.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// How long a restart waits for the killed server's port to be released.
+const PORT_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Times a whole start is retried when a server could not bind its (briefly free) port.
 const START_ATTEMPTS: usize = 3;
 
@@ -168,10 +172,56 @@ fn wait_ready(child: &mut Child, what: &str) -> anyhow::Result<SocketAddr> {
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                 if let Some(status) = child.try_wait()? {
-                    bail!("{what} exited ({status}) before it was ready");
+                    bail!("{what} exited with {status} before it was ready");
                 }
             }
-            Err(_) => bail!("{what} did not print `listening on` within {READY_TIMEOUT:?}"),
+            // Stdout closed without the line: the process is exiting (or has closed its
+            // stdout, which a server never does); say how it ended, not that it was slow.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = wait_exit(child, EXIT_GRACE)?;
+                match status {
+                    Some(status) => bail!("{what} exited with {status} before it was ready"),
+                    None => bail!("{what} closed its stdout without printing `listening on`"),
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("{what} did not print `listening on` within {READY_TIMEOUT:?}")
+            }
+        }
+    }
+}
+
+/// Waits up to `limit` for `child` to exit.
+fn wait_exit(child: &mut Child, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `addr` can be bound again. A killed server's listening socket is released
+/// by the kernel asynchronously (with io_uring, up to ~50 ms after the process is reaped),
+/// so a restart straight after a kill may find its port still taken.
+fn wait_port_free(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(probe) => {
+                drop(probe);
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                bail!("port {addr} is still not free {limit:?} after its server was stopped: {e}")
+            }
         }
     }
 }
@@ -421,6 +471,7 @@ impl Herd {
         {
             bail!("server {name} is still running; kill it first");
         }
+        wait_port_free(self.addr(name)?, PORT_RELEASE_TIMEOUT)?;
         self.launch(name)
     }
 
@@ -479,5 +530,34 @@ impl Drop for Herd {
             let _ = places.kill();
             let _ = places.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_exits_at_once_is_reported_as_exited_not_as_slow() {
+        let mut child = Command::new("sh")
+            .args(["-c", "exit 3"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let e = wait_ready(&mut child, "test server").expect_err("it exits");
+        let text = e.to_string();
+        assert!(text.contains("test server exited with"), "{text}");
+        assert!(text.contains('3'), "{text}");
+        assert!(!text.contains("within"), "{text}");
+    }
+
+    #[test]
+    fn a_restart_waits_for_the_port_and_says_when_it_never_frees() {
+        let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = held.local_addr().expect("addr");
+        let e = wait_port_free(addr, Duration::from_millis(50)).expect_err("still held");
+        assert!(e.to_string().contains("still not free"), "{e}");
+        drop(held);
+        wait_port_free(addr, Duration::from_secs(5)).expect("free once released");
     }
 }

@@ -60,7 +60,7 @@ fn anti_entropy_on() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct PlacesConfig {
     /// `http://host:port` with an optional path prefix.
-    pub base_url: String,
+    pub base_url: PlacesUrl,
     pub key: String,
     #[serde(default = "default_places_timeout_ms")]
     pub timeout_ms: u64,
@@ -69,6 +69,86 @@ pub struct PlacesConfig {
 impl PlacesConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The places service's base URL, parsed once: `http://`, a host with an optional port
+/// (80 by default), and an optional path prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PlacesUrl {
+    text: String,
+    /// `host:port` to connect to.
+    authority: String,
+    /// Path prefix without a trailing `/` (may be empty).
+    prefix: String,
+}
+
+/// A places URL the herd cannot use. The config's author is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPlacesUrl {
+    #[error(
+        "places.base_url {0:?} must start with http:// (put a TLS proxy in front of an https endpoint)"
+    )]
+    NotHttp(String),
+    #[error("places.base_url {0:?} has no usable host")]
+    NoHost(String),
+}
+
+impl PlacesUrl {
+    pub fn parse(text: &str) -> Result<PlacesUrl, BadPlacesUrl> {
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or_else(|| BadPlacesUrl::NotHttp(text.to_owned()))?;
+        let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() || authority.contains(['@', '?', '#', ' ']) {
+            return Err(BadPlacesUrl::NoHost(text.to_owned()));
+        }
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+        Ok(PlacesUrl {
+            text: text.to_owned(),
+            authority: if has_port {
+                authority.to_owned()
+            } else {
+                format!("{authority}:80")
+            },
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `host:port` to connect to.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The path prefix, without a trailing `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl TryFrom<String> for PlacesUrl {
+    type Error = BadPlacesUrl;
+    fn try_from(text: String) -> Result<Self, BadPlacesUrl> {
+        PlacesUrl::parse(&text)
+    }
+}
+
+impl From<PlacesUrl> for String {
+    fn from(url: PlacesUrl) -> String {
+        url.text
+    }
+}
+
+impl fmt::Display for PlacesUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -227,16 +307,6 @@ impl HerdConfig {
                 }
             }
         }
-        if !raw.places.base_url.starts_with("http://") {
-            return Err(err(
-                None,
-                format!(
-                    "places.base_url {:?} must start with http:// (put a TLS proxy in front of an https endpoint)",
-                    raw.places.base_url
-                ),
-            ));
-        }
-        crate::places::Endpoint::from_config(&raw.places).map_err(|e| err(None, e))?;
         Ok(HerdConfig {
             herd: raw.herd,
             places: raw.places,
@@ -359,6 +429,16 @@ neighbours = ["A"]
                 16,
                 "unknown field",
             ),
+            (
+                TWO.replace("http://", "https://"),
+                6,
+                "must start with http://",
+            ),
+            (
+                TWO.replace("http://127.0.0.1:8090", "http:///x"),
+                6,
+                "no usable host",
+            ),
         ];
         for (text, line, words) in cases {
             let e = HerdConfig::parse(&text, "herd.toml").expect_err(words);
@@ -369,8 +449,31 @@ neighbours = ["A"]
             );
             assert!(e.message.contains(words), "{e}");
         }
-        let e = HerdConfig::parse(&TWO.replace("http://", "https://"), "h").expect_err("https");
-        assert!(e.message.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn places_url_is_parsed_once_into_its_parts() {
+        let cases = [
+            ("http://127.0.0.1:8090", "127.0.0.1:8090", ""),
+            ("http://places.test/v1/", "places.test:80", "/v1"),
+            ("http://h:99/a/b", "h:99", "/a/b"),
+        ];
+        for (text, authority, prefix) in cases {
+            let url = PlacesUrl::parse(text).expect(text);
+            assert_eq!(
+                (url.authority(), url.prefix()),
+                (authority, prefix),
+                "{text}"
+            );
+            assert_eq!(url.as_str(), text);
+        }
+        assert!(matches!(
+            PlacesUrl::parse("http://u@h/"),
+            Err(BadPlacesUrl::NoHost(_))
+        ));
+        let c = HerdConfig::parse(TWO, "two.toml").expect("valid");
+        let back = HerdConfig::parse(&c.to_toml(), "again").expect("round trip");
+        assert_eq!(back.places.base_url, c.places.base_url);
     }
 
     #[test]

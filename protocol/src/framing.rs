@@ -5,7 +5,14 @@
 //! [`MAX_LINE_BYTES`] without a newline is an error the caller answers by closing the
 //! connection, so a client can never make the buffer grow without bound.
 
-use crate::MAX_LINE_BYTES;
+/// Longest line, in bytes without its terminator, that any server accepts. A longer line
+/// closes the connection that sent it.
+pub const MAX_LINE_BYTES: usize = 65_536;
+
+/// Room [`LineBuffer::read_buf`] lends at first, and again once every line is consumed.
+pub const FIRST_READ: usize = 1024;
+/// The most room one read is lent: 16 KiB, as much as a busy pipelining client sends at once.
+pub const MAX_READ: usize = 16 * 1024;
 
 /// The peer sent more than [`MAX_LINE_BYTES`] without ending the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +27,8 @@ pub struct LineBuffer {
     buf: Vec<u8>,
     /// Start of the first byte not yet handed out as part of a line.
     start: usize,
+    /// End of the received bytes in `buf`; past it lies room lent by [`LineBuffer::read_buf`].
+    filled: usize,
     /// How far `buf[start..]` has already been searched for `\n`.
     scanned: usize,
     limit: usize,
@@ -41,6 +50,7 @@ impl LineBuffer {
         LineBuffer {
             buf: Vec::new(),
             start: 0,
+            filled: 0,
             scanned: 0,
             limit,
         }
@@ -48,13 +58,50 @@ impl LineBuffer {
 
     /// Appends received bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
-        // Compact lazily: only when what was consumed is at least half the buffer, so the
-        // cost of moving the unread tail stays amortised O(1) per byte.
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+        self.filled = self.buf.len();
+    }
+
+    /// Room to read into directly, so a connection needs no read buffer of its own; report
+    /// how much arrived with [`LineBuffer::filled`].
+    ///
+    /// The room starts at [`FIRST_READ`] bytes and doubles, up to [`MAX_READ`], only while
+    /// an incomplete line fills what is pending: an idle connection, or one whose lines are
+    /// short, holds about [`FIRST_READ`] bytes, and a buffer that has grown for a long line
+    /// is given back once that line is consumed.
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        self.buf.truncate(self.filled);
+        self.compact();
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            if self.buf.capacity() > 4 * FIRST_READ {
+                self.buf.shrink_to(FIRST_READ);
+            }
+        }
+        let pending = self.buf.len() - self.start;
+        let room = pending.next_power_of_two().clamp(FIRST_READ, MAX_READ);
+        self.filled = self.buf.len();
+        self.buf.resize(self.filled + room, 0);
+        &mut self.buf[self.filled..]
+    }
+
+    /// `n` bytes were read into the room [`LineBuffer::read_buf`] lent.
+    pub fn filled(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.buf.len());
+        self.buf.truncate(self.filled);
+    }
+
+    /// Drops consumed bytes, but only when they are at least half the buffer, so the cost
+    /// of moving the unread tail stays amortised O(1) per byte.
+    fn compact(&mut self) {
+        self.buf.truncate(self.filled);
         if self.start > 0 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
+            self.filled = self.buf.len();
         }
-        self.buf.extend_from_slice(bytes);
     }
 
     /// The next whole line, without its terminator; `None` when no full line is buffered.
@@ -62,7 +109,7 @@ impl LineBuffer {
     /// Once it returns an error the connection must be closed: the rest of the stream can
     /// no longer be framed reliably.
     pub fn next_line(&mut self) -> Option<Result<&[u8], LineTooLong>> {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.filled];
         match pending[self.scanned..].iter().position(|&b| b == b'\n') {
             Some(offset) => {
                 let end = self.scanned + offset;
@@ -89,15 +136,17 @@ impl LineBuffer {
 
     /// Bytes received but not yet handed out as lines.
     pub fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.filled]
     }
 
     /// Takes the unconsumed bytes, leaving the buffer empty (used when a connection changes
     /// role, e.g. a client connection that turns out to be a peer link).
     pub fn take_pending(&mut self) -> Vec<u8> {
+        self.buf.truncate(self.filled);
         let rest = self.buf.split_off(self.start);
         self.buf.clear();
         self.start = 0;
+        self.filled = 0;
         self.scanned = 0;
         rest
     }
@@ -190,6 +239,69 @@ mod tests {
             assert_eq!(buf.next_line(), Some(Ok(&b"x"[..])));
         }
         assert!(buf.buf.capacity() < 1024);
+    }
+
+    /// Reads `input` through `read_buf`/`filled` in pieces of at most `piece` bytes.
+    fn read_through(buf: &mut LineBuffer, input: &[u8], piece: usize) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        for chunk in input.chunks(piece) {
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let room = buf.read_buf();
+                let n = room.len().min(rest.len());
+                room[..n].copy_from_slice(&rest[..n]);
+                buf.filled(n);
+                rest = &rest[n..];
+                while let Some(Ok(line)) = buf.next_line() {
+                    got.push(line.to_vec());
+                }
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn reads_in_place_start_small_grow_for_long_lines_and_shrink_back() {
+        let mut buf = LineBuffer::new();
+        assert_eq!(buf.read_buf().len(), FIRST_READ);
+        buf.filled(0);
+        let long = vec![b'x'; 40_000];
+        let mut input = long.clone();
+        input.extend_from_slice(b"\nshort\n");
+        let got = read_through(&mut buf, &input, 100_000);
+        assert_eq!(got, vec![long, b"short".to_vec()]);
+        assert!(
+            buf.buf.capacity() >= 40_000,
+            "grew while the line was incomplete"
+        );
+        assert_eq!(
+            buf.read_buf().len(),
+            FIRST_READ,
+            "all consumed: small again"
+        );
+        assert!(
+            buf.buf.capacity() <= 4 * FIRST_READ,
+            "and the memory given back"
+        );
+        buf.filled(0);
+        assert!(buf.pending().is_empty(), "lent room is not data");
+    }
+
+    #[test]
+    fn read_buf_and_extend_agree_for_any_piece_size() {
+        let input = b"IAMAT a +1+1 1\r\n\nWHATSAT a 1 1\nAT x\n";
+        for piece in 1..input.len() {
+            let mut buf = LineBuffer::new();
+            let got = read_through(&mut buf, input, piece);
+            assert_eq!(got.len(), 4, "piece {piece}");
+            assert_eq!(got[0], b"IAMAT a +1+1 1");
+            assert_eq!(got[3], b"AT x");
+        }
+        let mut buf = LineBuffer::with_limit(8);
+        let room = buf.read_buf();
+        room[..10].copy_from_slice(b"1234567890");
+        buf.filled(10);
+        assert_eq!(buf.next_line(), Some(Err(LineTooLong { limit: 8 })));
     }
 
     #[test]

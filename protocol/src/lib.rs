@@ -5,7 +5,8 @@
 //! ([`time`]), the location store ([`store`]), the per-server state machine with flooding
 //! and anti-entropy ([`node`]), the places HTTP call and the reply built from it
 //! ([`places`]), the herd configuration ([`config`]) and the reconnect schedule
-//! ([`backoff`]). [`client`] frames replies for load generators and tests.
+//! ([`backoff`]), and the sequencing of every connection as sans-IO sessions
+//! ([`session`]). [`client`] frames replies for load generators and tests.
 //!
 //! It deliberately does no I/O: it opens no socket, reads no clock (times are arguments)
 //! and spawns nothing. A backend ("shell") moves bytes between sockets and these types, so
@@ -18,16 +19,19 @@ pub mod framing;
 pub mod message;
 pub mod node;
 pub mod places;
+pub mod session;
 pub mod store;
 pub mod time;
 
-pub use config::{ConfigError, HerdConfig, Limits, PlacesConfig, ServerConfig};
-pub use framing::{LineBuffer, LineTooLong};
+pub use config::{
+    BadPlacesUrl, ConfigError, HerdConfig, Limits, PlacesConfig, PlacesUrl, ServerConfig,
+};
+pub use framing::{LineBuffer, LineTooLong, MAX_LINE_BYTES};
 pub use message::{Command, Invalid, Record};
-pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep};
+pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep, UnknownServer};
 pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
+pub use session::{
+    ClientAction, ClientCore, ClientSession, Closed, DialError, DialHandshake, LinkEnd, LinkReader,
+    Outbox, PlacesExchange, PlacesStep, Redial,
+};
 pub use time::{Nanos, Skew};
-
-/// Longest line, in bytes without its terminator, that any server accepts. A longer line
-/// closes the connection that sent it.
-pub const MAX_LINE_BYTES: usize = 65_536;

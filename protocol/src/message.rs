@@ -29,6 +29,9 @@ pub enum Invalid {
     NotUtf8,
     #[error("unknown verb")]
     UnknownVerb,
+    /// A known verb where another was expected (e.g. an IAMAT on a peer link).
+    #[error("expected a {expected} line")]
+    WrongVerb { expected: &'static str },
     #[error("{verb} takes {expected} fields")]
     FieldCount { verb: &'static str, expected: usize },
     #[error("bad location: {0}")]
@@ -43,10 +46,6 @@ pub enum Invalid {
     Bound(&'static str),
     #[error("AT lines come only from peer servers")]
     AtFromClient,
-    #[error("no known location for this client")]
-    UnknownClient,
-    #[error("location store is full")]
-    StoreFull,
 }
 
 /// A command parsed from one line.
@@ -358,7 +357,14 @@ impl Record {
     pub fn parse(line: &[u8]) -> Result<Record, Invalid> {
         let text = checked_text(line)?;
         let (count, f) = split_fields::<7>(text);
-        if count != 6 || f[0] != AT {
+        if f[0] != AT {
+            return Err(if matches!(f[0], IAMAT | WHATSAT | HELLO) {
+                Invalid::WrongVerb { expected: AT }
+            } else {
+                Invalid::UnknownVerb
+            });
+        }
+        if count != 6 {
             return Err(Invalid::FieldCount {
                 verb: AT,
                 expected: 6,
@@ -705,6 +711,26 @@ mod tests {
             "WHAT Clark +0.100000000 a +1+1 1",
         ] {
             assert!(Record::parse(line.as_bytes()).is_err(), "{line}");
+        }
+        let cases: [(&[u8], Invalid); 4] = [
+            (b"IAMAT a +1+1 1", Invalid::WrongVerb { expected: AT }),
+            (b"HELLO A k", Invalid::WrongVerb { expected: AT }),
+            (b"WHAT Clark +0.1 a +1+1 1", Invalid::UnknownVerb),
+            (
+                b"AT Clark +0.100000000 a +1+1",
+                Invalid::FieldCount {
+                    verb: AT,
+                    expected: 6,
+                },
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                Record::parse(line).err(),
+                Some(want),
+                "{}",
+                line.escape_ascii()
+            );
         }
         let r = Record::parse(b"AT  Clark\t-1.000000000 a +1+1 2").expect("valid");
         assert_eq!(r.line(), "AT Clark -1.000000000 a +1+1 2");

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{ConfigError, HerdConfig, Limits};
+use crate::config::{HerdConfig, Limits};
 use crate::message::{Command, Invalid, Record, hello_line, invalid_reply, parse_line};
 use crate::places::{Endpoint, PlacesCall};
 use crate::store::{LocationStore, Offer};
@@ -87,6 +87,14 @@ pub enum HandshakeError {
     UnexpectedPeer { expected: String, got: String },
 }
 
+/// The caller asked for a server the config does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no server named {name:?}; the herd has {known}")]
+pub struct UnknownServer {
+    pub name: String,
+    pub known: String,
+}
+
 /// A neighbour this node must dial (the lower name of a pair dials; the higher accepts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dial {
@@ -115,21 +123,13 @@ pub struct Node<L> {
 }
 
 impl<L: Clone> Node<L> {
-    /// The node for server `name` of `config`.
-    pub fn new(config: &HerdConfig, name: &str) -> Result<Self, ConfigError> {
-        let err = |message: String| ConfigError {
-            source: "config".into(),
-            line: None,
-            message,
-        };
-        let me = config.server(name).ok_or_else(|| {
-            let names: Vec<&str> = config.names().collect();
-            err(format!(
-                "no server named {name:?}; the herd has {}",
-                names.join(", ")
-            ))
+    /// The node for server `name` of `config` (which was validated when parsed).
+    pub fn new(config: &HerdConfig, name: &str) -> Result<Self, UnknownServer> {
+        let me = config.server(name).ok_or_else(|| UnknownServer {
+            name: name.to_owned(),
+            known: config.names().collect::<Vec<_>>().join(", "),
         })?;
-        let endpoint = Endpoint::from_config(&config.places).map_err(err)?;
+        let endpoint = Endpoint::new(&config.places);
         let neighbours = me
             .neighbours
             .iter()

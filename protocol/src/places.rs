@@ -38,34 +38,14 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn from_config(config: &PlacesConfig) -> Result<Endpoint, String> {
-        let rest = config.base_url.strip_prefix("http://").ok_or_else(|| {
-            format!(
-                "places.base_url {:?} must start with http://",
-                config.base_url
-            )
-        })?;
-        let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if authority.is_empty() || authority.contains(['@', '?', '#', ' ']) {
-            return Err(format!(
-                "places.base_url {:?} has no usable host",
-                config.base_url
-            ));
-        }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
-        Ok(Endpoint {
-            authority,
-            prefix: prefix.trim_end_matches('/').to_owned(),
+    /// The endpoint of a validated config: nothing left to check.
+    pub fn new(config: &PlacesConfig) -> Endpoint {
+        Endpoint {
+            authority: config.base_url.authority().to_owned(),
+            prefix: config.base_url.prefix().to_owned(),
             key: config.key.clone(),
             timeout: config.timeout(),
-        })
+        }
     }
 
     /// The call for a WHATSAT about `record` within `radius`, trimmed to `bound` results.
@@ -226,8 +206,13 @@ enum Body {
 #[derive(Debug, Default)]
 pub struct ResponseReader {
     buf: Vec<u8>,
+    /// End of the received bytes in `buf`; past it lies room lent by `read_buf`.
+    len: usize,
     head: Option<Head>,
 }
+
+/// Room [`ResponseReader::read_buf`] lends for one read.
+const READ_ROOM: usize = 8 * 1024;
 
 #[derive(Debug)]
 struct Head {
@@ -245,7 +230,28 @@ impl ResponseReader {
 
     /// Adds received bytes; returns the response once it is complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<HttpResponse>, PlacesFailure> {
+        self.buf.truncate(self.len);
         self.buf.extend_from_slice(bytes);
+        self.len = self.buf.len();
+        self.parse()
+    }
+
+    /// Room to read into directly; report what arrived with [`ResponseReader::filled`].
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        self.buf.truncate(self.len);
+        self.buf.resize(self.len + READ_ROOM, 0);
+        &mut self.buf[self.len..]
+    }
+
+    /// `n` bytes were read into the room [`ResponseReader::read_buf`] lent; returns the
+    /// response once it is complete.
+    pub fn filled(&mut self, n: usize) -> Result<Option<HttpResponse>, PlacesFailure> {
+        self.len = (self.len + n).min(self.buf.len());
+        self.buf.truncate(self.len);
+        self.parse()
+    }
+
+    fn parse(&mut self) -> Result<Option<HttpResponse>, PlacesFailure> {
         if self.buf.len() > MAX_BODY_BYTES + 64 * 1024 {
             return Err(PlacesFailure::TooLarge);
         }
@@ -266,6 +272,7 @@ impl ResponseReader {
     /// The peer closed the connection: a close-delimited body ends here, anything else was
     /// cut short.
     pub fn finish_at_eof(mut self) -> Result<HttpResponse, PlacesFailure> {
+        self.buf.truncate(self.len);
         match self.head.take() {
             Some(Head {
                 status,
@@ -384,12 +391,11 @@ mod tests {
     use crate::time::Nanos;
 
     fn endpoint(base: &str) -> Endpoint {
-        Endpoint::from_config(&PlacesConfig {
-            base_url: base.into(),
+        Endpoint::new(&PlacesConfig {
+            base_url: crate::config::PlacesUrl::parse(base).expect("valid"),
             key: "k y&".into(),
             timeout_ms: 250,
         })
-        .expect("valid")
     }
 
     fn record() -> Record {

@@ -1,12 +1,30 @@
 //! The flags every backend binary takes, defined once so they cannot drift apart.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 use clap::Parser;
 use herd_protocol::HerdConfig;
 
-use crate::{Logger, Server, Shutdown};
+use crate::log::Logger;
+use crate::server::Server;
+use crate::shutdown::Shutdown;
+
+/// Why a server could not start. Each is the operator's to fix, as the message says.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot read config {path}: {error}")]
+    ReadConfig { path: String, error: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] herd_protocol::ConfigError),
+    #[error("{path}: no server named {name:?}; pass --name with one of: {known}")]
+    UnknownServer {
+        path: String,
+        name: String,
+        known: String,
+    },
+    #[error("cannot open log in {dir}: {error} (use --no-log to run without)")]
+    Log { dir: String, error: std::io::Error },
+}
 
 /// One server of a herd.
 ///
@@ -45,50 +63,42 @@ impl ServerArgs {
         Self::parse()
     }
 
-    /// Loads the config, binds the listener and opens the log. Errors say what to fix.
-    pub fn setup(&self) -> Result<(TcpListener, Server), String> {
-        let text = std::fs::read_to_string(&self.config)
-            .map_err(|e| format!("cannot read config {}: {e}", self.config.display()))?;
-        let config = HerdConfig::parse(&text, &self.config.display().to_string())
-            .map_err(|e| e.to_string())?;
-        let me = config.server(&self.name).ok_or_else(|| {
-            let names: Vec<&str> = config.names().collect();
-            format!(
-                "{}: no server named {:?}; pass --name with one of: {}",
-                self.config.display(),
-                self.name,
-                names.join(", ")
-            )
-        })?;
-        let listener = TcpListener::bind(me.addr).map_err(|e| {
-            format!(
-                "cannot listen on {} for {}: {e} (is another server already using it?)",
-                me.addr, self.name
-            )
-        })?;
+    /// Loads the config and opens the log. Errors say what to fix.
+    pub fn setup(&self) -> Result<Server, SetupError> {
+        let path = self.config.display().to_string();
+        let text =
+            std::fs::read_to_string(&self.config).map_err(|error| SetupError::ReadConfig {
+                path: path.clone(),
+                error,
+            })?;
+        let config = HerdConfig::parse(&text, &path)?;
+        let me = config
+            .server(&self.name)
+            .ok_or_else(|| SetupError::UnknownServer {
+                path,
+                name: self.name.clone(),
+                known: config.names().collect::<Vec<_>>().join(", "),
+            })?;
         let log = if self.no_log {
             Logger::disabled(&self.name)
         } else {
-            Logger::to_dir(&self.log_dir, &self.name).map_err(|e| {
-                format!(
-                    "cannot open log in {}: {e} (use --no-log to run without)",
-                    self.log_dir.display()
-                )
+            Logger::to_dir(&self.log_dir, &self.name).map_err(|error| SetupError::Log {
+                dir: self.log_dir.display().to_string(),
+                error,
             })?
         };
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
-        Ok((
-            listener,
-            Server {
-                config,
-                name: self.name.clone(),
-                log,
-                shutdown: Shutdown::new(),
-                threads,
-            },
-        ))
+        Ok(Server {
+            addr: me.addr,
+            config,
+            name: self.name.clone(),
+            log,
+            shutdown: Shutdown::new(),
+            threads,
+            announced: Default::default(),
+        })
     }
 }

@@ -1,12 +1,25 @@
-//! What every connection of one server shares, and the rule for a peer link that falls
-//! behind, defined once for all backends.
+//! What every connection of one server shares, and the glue between the protocol's sans-IO
+//! sessions and the server's node, log and link queues, defined once for all backends.
+//!
+//! A shell carries out the actions of [`Client`], [`PeerLink`] and [`Dialer`] with its
+//! runtime's read, write, sleep and timeout; everything they decide and log is here or in
+//! `herd_protocol::session`, so no backend can sequence a connection differently.
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use herd_protocol::{Flood, Node};
+use herd_protocol::message::BUSY_REPLY;
+use herd_protocol::{
+    ClientAction, ClientCore, ClientSession, ClientStep, Dial, DialError, DialHandshake, Flood,
+    LinkEnd, LinkId, LinkReader, Node, PlacesFailure, Redial,
+};
 
-use crate::{ConnectionGate, Event, Server, now};
+use crate::gate::{ConnectionGate, Permit};
+use crate::log::Event;
+use crate::server::{Server, now};
 
 /// What a shell's link queue did with a line it was offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +31,9 @@ pub enum Offer {
     Closed,
 }
 
+/// A shell's non-blocking send on its link handle.
+pub type OfferFn<L> = fn(&L, Arc<[u8]>) -> Offer;
+
 /// The node behind a mutex (held only for one synchronous call into the core), the server's
 /// settings and log, the connection limit and connection ids. `L` is the shell's link handle
 /// (a channel sender); `H` is any runtime handle the shell needs to reach from its tasks.
@@ -27,18 +43,22 @@ pub struct Hub<L, H = ()> {
     pub server: Server,
     pub gate: ConnectionGate,
     pub handle: H,
+    offer: OfferFn<L>,
     next_conn: AtomicU64,
 }
 
 impl<L: Clone, H> Hub<L, H> {
-    pub fn new(server: Server, handle: H) -> std::io::Result<Arc<Hub<L, H>>> {
-        let node = Node::new(&server.config, &server.name).map_err(std::io::Error::other)?;
+    /// `offer` is the shell's non-blocking send on a link handle.
+    pub fn new(server: Server, handle: H, offer: OfferFn<L>) -> io::Result<Arc<Hub<L, H>>> {
+        let node = Node::new(&server.config, &server.name).map_err(io::Error::other)?;
         Ok(Arc::new(Hub {
             node: Mutex::new(node),
             gate: ConnectionGate::new(server.config.limits.max_connections),
             server,
             handle,
-            next_conn: AtomicU64::new(0),
+            offer,
+            // Id 0 is never given out, so no real connection shares it with "none".
+            next_conn: AtomicU64::new(1),
         }))
     }
 
@@ -52,11 +72,26 @@ impl<L: Clone, H> Hub<L, H> {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Queues floods without waiting, through `offer` (the shell's non-blocking send). A
-    /// link whose queue is full is reset; it catches up by anti-entropy when it returns.
-    pub fn send(&self, floods: Vec<Flood<L>>, offer: impl Fn(&L, Arc<[u8]>) -> Offer) {
+    /// The neighbours this server dials, each with its reconnect schedule.
+    pub fn dialers(&self) -> Vec<Dialer> {
+        let dials = self.node().dials();
+        dials.into_iter().map(Dialer::new).collect()
+    }
+
+    /// Accepting a connection failed (out of descriptors and the like): logged; the next
+    /// accept may succeed.
+    pub fn accept_failed(&self, error: &io::Error) {
+        let error = error.to_string();
+        self.server
+            .log
+            .event(now(), Event::AcceptFailed { error: &error });
+    }
+
+    /// Queues floods without waiting. A link whose queue is full is reset; it catches up by
+    /// anti-entropy when it returns.
+    pub fn send(&self, floods: Vec<Flood<L>>) {
         for flood in floods {
-            if offer(&flood.link, flood.wire) == Offer::Full {
+            if (self.offer)(&flood.link, flood.wire) == Offer::Full {
                 self.server
                     .log
                     .event(now(), Event::QueueFull { peer: &flood.peer });
@@ -64,68 +99,233 @@ impl<L: Clone, H> Hub<L, H> {
             }
         }
     }
+
+    fn client_line(&self, conn: u64, line: &[u8]) -> ClientStep {
+        self.server.log.event(now(), Event::Input { conn, line });
+        let mut floods = Vec::new();
+        let step = self.node().client_line(line, now(), &mut floods);
+        self.send(floods);
+        step
+    }
+}
+
+impl<L: Clone, H> Hub<L, H> {
+    /// A new connection from `from`: a [`Client`] (whose places connections are of the
+    /// shell's stream type `S`), or, past the connection limit, the refusal to write before
+    /// closing it.
+    pub fn accept<S>(self: &Arc<Self>, from: SocketAddr) -> Result<Client<L, S, H>, &'static [u8]> {
+        let Some(permit) = self.gate.try_enter() else {
+            let limit = self.gate.limit();
+            self.server.log.event(now(), Event::Refused { from, limit });
+            return Err(BUSY_REPLY);
+        };
+        let conn = self.conn_id();
+        self.server.log.event(now(), Event::Accepted { conn, from });
+        Ok(Client {
+            hub: Arc::clone(self),
+            conn,
+            session: ClientSession::new(),
+            _permit: permit,
+        })
+    }
+
+    /// A link to `peer` finished its handshake on connection `conn`; `link` is the handle
+    /// floods reach its writer through. Returns the reader and the anti-entropy snapshot
+    /// the writer sends first, or `None` if `peer` is no neighbour.
+    pub fn link_up(
+        self: &Arc<Self>,
+        peer: &str,
+        conn: u64,
+        link: L,
+        pending: &[u8],
+    ) -> Option<(PeerLink<L, H>, Vec<u8>)> {
+        let (id, snapshot) = self.node().link_up(peer, link)?;
+        self.server.log.event(now(), Event::LinkUp { peer, conn });
+        let link = PeerLink {
+            hub: Arc::clone(self),
+            peer: peer.into(),
+            id,
+            reader: LinkReader::new(pending),
+        };
+        Some((link, snapshot))
+    }
+}
+
+/// An accepted connection: the protocol's [`ClientSession`] wired to the node and the log.
+#[derive(Debug)]
+pub struct Client<L, S, H = ()> {
+    hub: Arc<Hub<L, H>>,
+    conn: u64,
+    session: ClientSession<S>,
+    _permit: Permit,
+}
+
+/// The session's view of the server, for one connection.
+struct Core<'h, L, H> {
+    hub: &'h Hub<L, H>,
+    conn: u64,
+}
+
+impl<L: Clone, H> ClientCore for Core<'_, L, H> {
+    fn line(&mut self, line: &[u8]) -> ClientStep {
+        self.hub.client_line(self.conn, line)
+    }
+
+    fn places_failed(&mut self, failure: &PlacesFailure) {
+        let (error, conn) = (failure.to_string(), self.conn);
+        let event = Event::PlacesFailed {
+            conn,
+            error: &error,
+        };
+        self.hub.server.log.event(now(), event);
+    }
+}
+
+impl<L: Clone, S, H> Client<L, S, H> {
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
+
+    pub fn hub(&self) -> &Arc<Hub<L, H>> {
+        &self.hub
+    }
+
+    /// What to do next; writes to the client and closes are logged here.
+    pub fn poll(&mut self) -> ClientAction<'_, S> {
+        let mut core = Core {
+            hub: &self.hub,
+            conn: self.conn,
+        };
+        let action = self.session.poll(Instant::now(), &mut core);
+        let (log, conn) = (&self.hub.server.log, self.conn);
+        match &action {
+            ClientAction::Write(bytes) => log.event(now(), Event::Output { conn, bytes }),
+            ClientAction::Close(why) => {
+                let reason = why.to_string();
+                log.event(
+                    now(),
+                    Event::Closed {
+                        conn,
+                        reason: &reason,
+                    },
+                );
+            }
+            _ => {}
+        }
+        action
+    }
+
+    /// A read asked for by `Read` or `PlacesRead` finished.
+    pub fn read(&mut self, read: io::Result<usize>) {
+        let mut core = Core {
+            hub: &self.hub,
+            conn: self.conn,
+        };
+        self.session.read(read, &mut core);
+    }
+
+    /// A write asked for by `Write` or `PlacesWrite` finished.
+    pub fn wrote(&mut self, written: io::Result<()>) {
+        self.session.wrote(written);
+    }
+
+    /// The connection to the places service asked for by `Connect`.
+    pub fn connected(&mut self, connected: io::Result<S>) {
+        self.session.connected(connected);
+    }
+}
+
+/// The reading half of a running link, wired to the node and the log. End it with
+/// [`PeerLink::end`].
+#[derive(Debug)]
+pub struct PeerLink<L, H = ()> {
+    hub: Arc<Hub<L, H>>,
+    peer: Arc<str>,
+    id: LinkId,
+    reader: LinkReader,
+}
+
+impl<L: Clone, H> PeerLink<L, H> {
+    /// Handles every line read so far, then lends room for the next read; or says why the
+    /// link has ended.
+    pub fn poll(&mut self) -> Result<&mut [u8], LinkEnd> {
+        let (hub, peer) = (&self.hub, &self.peer);
+        self.reader.poll(|line| {
+            let mut floods = Vec::new();
+            let step = hub.node().peer_line(peer, line, &mut floods);
+            hub.send(floods);
+            let outcome = step.describe();
+            hub.server.log.event(
+                now(),
+                Event::PeerLine {
+                    peer,
+                    line,
+                    outcome,
+                },
+            );
+        })
+    }
+
+    pub fn read(&mut self, read: io::Result<usize>) {
+        self.reader.read(read);
+    }
+
+    /// The link ended: the node forgets it (unless a newer link replaced it) and its end is
+    /// logged.
+    pub fn end(self, why: LinkEnd) {
+        self.hub.node().link_down(&self.peer, self.id);
+        let reason = why.to_string();
+        self.hub.server.log.event(
+            now(),
+            Event::LinkDown {
+                peer: &self.peer,
+                reason: &reason,
+            },
+        );
+    }
+}
+
+/// A neighbour this server dials, with its reconnect schedule.
+#[derive(Debug)]
+pub struct Dialer {
+    pub dial: Dial,
+    redial: Redial,
+}
+
+impl Dialer {
+    fn new(dial: Dial) -> Dialer {
+        Dialer {
+            dial,
+            redial: Redial::new(),
+        }
+    }
+
+    /// A fresh handshake for the next attempt.
+    pub fn handshake<L: Clone, H>(&self, hub: &Hub<L, H>) -> DialHandshake {
+        DialHandshake::new(&hub.node(), self.dial.peer.clone())
+    }
+
+    /// The link came up and ran; the back-off starts over.
+    pub fn linked(&mut self) {
+        self.redial.linked();
+    }
+
+    /// An attempt failed: logged; returns how long to wait before the next.
+    pub fn failed<L: Clone, H>(&mut self, hub: &Hub<L, H>, error: &DialError) -> Duration {
+        let delay = self.redial.failed();
+        let error = error.to_string();
+        hub.server.log.event(
+            now(),
+            Event::DialFailed {
+                peer: &self.dial.peer,
+                error: &error,
+                retry_in_ms: delay.as_millis(),
+            },
+        );
+        delay
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{HerdConfig, Logger, Shutdown};
-
-    fn hub() -> Arc<Hub<u8>> {
-        let config = HerdConfig::parse(
-            "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0.1:9\"\nkey = \"p\"\n\
-             [[server]]\nname = \"A\"\naddr = \"127.0.0.1:12001\"\nneighbours = [\"B\"]\n\
-             [[server]]\nname = \"B\"\naddr = \"127.0.0.1:12002\"\nneighbours = [\"A\"]\n",
-            "t",
-        )
-        .expect("valid");
-        let server = Server {
-            config,
-            name: "A".into(),
-            log: Logger::disabled("A"),
-            shutdown: Shutdown::new(),
-            threads: 1,
-        };
-        Hub::new(server, ()).expect("node")
-    }
-
-    fn flood(hub: &Hub<u8>) -> Vec<Flood<u8>> {
-        let mut floods = Vec::new();
-        let _ = hub
-            .node()
-            .client_line(b"IAMAT c +1+1 1", herd_protocol::Nanos(0), &mut floods);
-        floods
-    }
-
-    #[test]
-    fn a_full_queue_resets_its_link_and_a_closed_one_does_not() {
-        let hub = hub();
-        let _ = hub.node().link_up("B", 7);
-        hub.send(flood(&hub), |_, _| Offer::Closed);
-        assert_eq!(
-            hub.node().links_up().len(),
-            1,
-            "a closing link is left to end by itself"
-        );
-        let offered = std::cell::Cell::new(0);
-        hub.send(flood(&hub), |_, _| {
-            offered.set(offered.get() + 1);
-            Offer::Full
-        });
-        assert_eq!(
-            offered.get(),
-            0,
-            "the same IAMAT again is stale and floods nothing"
-        );
-        let mut floods = Vec::new();
-        let _ = hub
-            .node()
-            .client_line(b"IAMAT c +1+1 2", herd_protocol::Nanos(0), &mut floods);
-        hub.send(floods, |_, _| Offer::Full);
-        assert!(
-            hub.node().links_up().is_empty(),
-            "a full queue takes the link down"
-        );
-        assert_ne!(hub.conn_id(), hub.conn_id());
-    }
-}
+#[path = "hub_tests.rs"]
+mod tests;

@@ -1,55 +1,47 @@
 //! The runtime-neutral half of every herd backend binary.
 //!
 //! Each backend ("shell") moves bytes with its own runtime; this crate holds what they must
-//! all do identically but is not protocol: the command-line flags, loading the config and
-//! binding the listening socket, the buffered per-server log, the shutdown signal, and the
-//! connection limit. It is plain std code with no runtime, so every backend pays the same
-//! for it. Protocol decisions live in `herd-protocol`, never here.
+//! all do identically but is not protocol: the command-line flags, loading the config, the
+//! buffered per-server log, the shutdown signal, the connection limit, and the glue
+//! ([`Hub`], [`Client`], [`PeerLink`], [`Dialer`]) between the protocol's sans-IO sessions
+//! and the server's node and log. It is plain std code with no runtime, so every backend
+//! pays the same for it. Protocol decisions live in `herd-protocol`, never here.
+//!
+//! The shell binds its own listener(s) with [`Server::bind`], or, for a thread-per-core
+//! runtime, one `SO_REUSEPORT` listener per thread with [`Server::bind_shared`]; readiness
+//! (`listening on <addr>`) is announced on the first successful bind.
 
 mod args;
 mod gate;
 mod hub;
 mod log;
+mod server;
 mod shutdown;
 
-use std::net::TcpListener;
+use std::io;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-pub use args::ServerArgs;
+pub use args::{ServerArgs, SetupError};
 pub use gate::{ConnectionGate, Permit};
 pub use herd_protocol::HerdConfig;
-use herd_protocol::Nanos;
-pub use hub::{Hub, Offer};
+pub use hub::{Client, Dialer, Hub, Offer, OfferFn, PeerLink};
 pub use log::{Event, Logger};
+pub use server::{Server, now};
 pub use shutdown::Shutdown;
 
-/// Everything a backend's `serve` needs besides its listener.
-#[derive(Debug, Clone)]
-pub struct Server {
-    pub config: HerdConfig,
-    pub name: String,
-    pub log: Logger,
-    pub shutdown: Shutdown,
-    /// Worker threads the runtime was asked for (`--threads`).
-    pub threads: usize,
-}
-
-/// The wall clock, read in one place so every backend stamps times the same way.
-pub fn now() -> Nanos {
-    Nanos::from_system_time(SystemTime::now())
-}
-
-/// The whole life of a backend binary: parse flags, load the config, bind, install signal
-/// handlers, announce readiness, then hand over to `serve` (which builds the runtime and
-/// runs until shutdown). Errors are printed with what to do and give a non-zero exit.
+/// The whole life of a backend binary: parse flags, load the config, install signal
+/// handlers, then hand over to `serve`, which builds the runtime, binds its listener(s)
+/// with [`Server::bind`] or [`Server::bind_shared`] and runs until shutdown. Errors are
+/// printed with what to do and give a non-zero exit: 2 for a setup or bind error.
 pub fn run<F>(serve: F) -> ExitCode
 where
-    F: FnOnce(TcpListener, Server) -> std::io::Result<()>,
+    F: FnOnce(Server) -> io::Result<()>,
 {
     let args = ServerArgs::parse_env();
-    let (listener, server) = match args.setup() {
-        Ok(ready) => ready,
+    let server = match args.setup() {
+        Ok(server) => server,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
@@ -59,18 +51,17 @@ where
         eprintln!("error: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    let addr = listener.local_addr().ok();
-    if let Some(addr) = addr {
-        server.log.event(now(), Event::Listening(addr));
-        // Tools wait for this exact line on stdout before using the server.
-        println!("listening on {addr}");
-    }
-    let log = server.log.clone();
-    let result = serve(listener, server);
+    let (log, announced) = (server.log.clone(), Arc::clone(&server.announced));
+    let result = serve(server);
     log.event(now(), Event::Stopped);
     log.flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Never listened: the same exit as any other setup error.
+        Err(e) if !announced.load(Ordering::SeqCst) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: server failed: {e}");
             ExitCode::FAILURE

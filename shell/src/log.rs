@@ -1,22 +1,34 @@
-//! The per-server log: one line per event in `<DIR>/<SERVER>.log`, buffered.
+//! The per-server log: one line per event in `<DIR>/<SERVER>.log`, shared by every backend.
 //!
-//! Writes go through a 64 KiB buffer under a mutex and reach the file when it fills, when
-//! a second has passed since the last flush, and at shutdown, so logging costs a memcpy per
-//! event on the hot path. Outputs are logged as their first line and size, not in full: a
-//! WHATSAT reply is kilobytes of JSON and copying it would make the log the benchmark.
+//! The request path formats an event into its own thread's line buffer, outside any lock,
+//! then appends the line to a shared buffer under a mutex held only for that copy. A writer
+//! thread takes the buffer when it holds 64 KiB, when a second has passed, or when a flush
+//! is asked for, and writes it to the file: no request waits on a file write, and requests
+//! on different threads never wait on each other's formatting. (Formatting stays on the
+//! request's thread on purpose: one formatting thread for every worker would become the
+//! bottleneck, or need a queue bound that drops events.) Outputs are logged as their first
+//! line and size, not in full: a WHATSAT reply is kilobytes of JSON and copying it would
+//! make the log the benchmark.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use herd_protocol::Nanos;
 use herd_protocol::message::format_client_time;
 
 const BUFFER_BYTES: usize = 64 * 1024;
-const FLUSH_EVERY_NANOS: i128 = 1_000_000_000;
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Each thread formats its events here, so formatting needs no lock.
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(256));
+}
 
 /// What happened, for the log.
 #[derive(Debug)]
@@ -29,6 +41,10 @@ pub enum Event<'a> {
     Refused {
         from: SocketAddr,
         limit: usize,
+    },
+    /// `accept` itself failed (out of descriptors and the like); no connection exists.
+    AcceptFailed {
+        error: &'a str,
     },
     Input {
         conn: u64,
@@ -74,31 +90,55 @@ pub enum Event<'a> {
 #[derive(Debug, Clone)]
 pub struct Logger {
     server: Arc<str>,
-    sink: Option<Arc<Mutex<Sink>>>,
+    sink: Option<Arc<Sink>>,
 }
 
+/// What the request path and the writer thread share.
 #[derive(Debug)]
 struct Sink {
-    file: BufWriter<File>,
-    last_flush: i128,
-    line: String,
+    pending: Mutex<Pending>,
+    /// Wakes the writer: the buffer is full or a flush was asked for.
+    wake: Condvar,
+    /// Wakes `flush` callers: the writer has written up to a flush request.
+    written: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    buf: Vec<u8>,
+    /// Flushes asked for, and the last one whose bytes are in the file.
+    asked: u64,
+    done: u64,
+}
+
+impl Sink {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic elsewhere cannot leave the buffer worse than a lost line.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Logger {
-    /// Appends to `<dir>/<server>.log`, creating the directory if needed.
+    /// Appends to `<dir>/<server>.log`, creating the directory if needed, and starts the
+    /// thread that writes it.
     pub fn to_dir(dir: &Path, server: &str) -> std::io::Result<Logger> {
         std::fs::create_dir_all(dir)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join(format!("{server}.log")))?;
+        let sink = Arc::new(Sink {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            written: Condvar::new(),
+        });
+        let writer = Arc::clone(&sink);
+        std::thread::Builder::new()
+            .name(format!("log-{server}"))
+            .spawn(move || write_loop(&writer, file))?;
         Ok(Logger {
             server: server.into(),
-            sink: Some(Arc::new(Mutex::new(Sink {
-                file: BufWriter::with_capacity(BUFFER_BYTES, file),
-                last_flush: 0,
-                line: String::with_capacity(256),
-            }))),
+            sink: Some(sink),
         })
     }
 
@@ -115,23 +155,58 @@ impl Logger {
 
     pub fn event(&self, now: Nanos, event: Event<'_>) {
         let Some(sink) = &self.sink else { return };
-        let Ok(mut sink) = sink.lock() else { return };
-        let sink = &mut *sink;
-        sink.line.clear();
-        let _ = write!(sink.line, "{} {} ", format_client_time(now), self.server);
-        describe(&mut sink.line, &event);
-        sink.line.push('\n');
-        // A failing log must not take the server down; the event is lost, nothing else.
-        let _ = sink.file.write_all(sink.line.as_bytes());
-        if now.0 - sink.last_flush >= FLUSH_EVERY_NANOS {
-            let _ = sink.file.flush();
-            sink.last_flush = now.0;
-        }
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            let _ = write!(line, "{} {} ", format_client_time(now), self.server);
+            describe(line, &event);
+            line.push('\n');
+            let mut pending = sink.lock();
+            pending.buf.extend_from_slice(line.as_bytes());
+            if pending.buf.len() >= BUFFER_BYTES {
+                sink.wake.notify_one();
+            }
+        });
     }
 
+    /// Returns once every event logged before the call is in the file.
     pub fn flush(&self) {
-        if let Some(Ok(mut sink)) = self.sink.as_ref().map(|s| s.lock()) {
-            let _ = sink.file.flush();
+        let Some(sink) = &self.sink else { return };
+        let mut pending = sink.lock();
+        pending.asked += 1;
+        let asked = pending.asked;
+        sink.wake.notify_one();
+        while pending.done < asked {
+            pending = sink
+                .written
+                .wait(pending)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The writer thread: takes what was logged and writes it, until no logger is left.
+fn write_loop(sink: &Arc<Sink>, mut file: File) {
+    let mut taken = Vec::with_capacity(BUFFER_BYTES);
+    loop {
+        let mut pending = sink.lock();
+        if pending.buf.len() < BUFFER_BYTES && pending.asked == pending.done {
+            pending = sink
+                .wake
+                .wait_timeout(pending, FLUSH_EVERY)
+                .map_or_else(|p| p.into_inner().0, |(p, _)| p);
+        }
+        std::mem::swap(&mut pending.buf, &mut taken);
+        let asked = pending.asked;
+        drop(pending);
+        // A failing log must not take the server down; the lines are lost, nothing else.
+        let _ = file.write_all(&taken);
+        taken.clear();
+        let mut pending = sink.lock();
+        pending.done = asked;
+        sink.written.notify_all();
+        // Only this thread holds the sink: every logger is gone and all is written.
+        if Arc::strong_count(sink) == 1 && pending.buf.is_empty() {
+            return;
         }
     }
 }
@@ -141,6 +216,7 @@ fn describe(out: &mut String, event: &Event<'_>) {
         Event::Listening(addr) => write!(out, "listening on {addr}"),
         Event::Accepted { conn, from } => write!(out, "conn {conn} accepted from {from}"),
         Event::Refused { from, limit } => write!(out, "refused {from}: {limit} connections open"),
+        Event::AcceptFailed { error } => write!(out, "accept failed: {error}"),
         Event::Input { conn, line } => write!(
             out,
             "conn {conn} in: {}",
@@ -213,6 +289,43 @@ mod tests {
             text,
             "1.500000000 Clark conn 3 in: IAMAT a\\t+1+1 1\n1.600000000 Clark conn 3 out (10 bytes): AT x\n"
         );
+    }
+
+    #[test]
+    fn lines_from_many_threads_all_arrive_whole_by_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Logger::to_dir(dir.path(), "Clark").expect("open");
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2_000u64 {
+                        let line = format!("IAMAT t{t} +1+1 {i}");
+                        let event = Event::Input {
+                            conn: t,
+                            line: line.as_bytes(),
+                        };
+                        log.event(Nanos(0), event);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("logging thread");
+        }
+        log.flush();
+        let text = std::fs::read_to_string(dir.path().join("Clark.log")).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8_000, "more than the buffer holds, none lost");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("0.000000000 Clark conn "))
+        );
+        for t in 0..4 {
+            let last = format!("conn {t} in: IAMAT t{t} +1+1 1999");
+            assert!(lines.iter().any(|l| l.ends_with(&last)), "{last}");
+        }
     }
 
     #[test]
