@@ -3,13 +3,14 @@
 //! Every number comes from the run's files and the section it appears in names them. The
 //! prose around the numbers explains what they mean; it states no figure of its own.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::charts::Chart;
 use crate::load::Run;
 use crate::stats::{
-    Candidate, ScenarioStats, Spread, TIE, idle_bytes_per_connection, max_sustainable, recommend,
-    scenario_stats,
+    self, Candidate, Evidence, Fact, Field, Headroom, Maintenance, Recommendation, ScenarioStats,
+    Spread, TIE, idle_bytes_per_connection, max_sustainable, scenario_stats,
 };
 
 fn ms(us: f64) -> String {
@@ -33,9 +34,6 @@ fn kib(bytes: f64) -> String {
 }
 
 fn rate(r: f64) -> String {
-    if r <= 0.0 {
-        return "none (the first step already failed)".into();
-    }
     if r >= 10_000.0 {
         format!("{:.1}k/s", r / 1000.0)
     } else {
@@ -43,13 +41,40 @@ fn rate(r: f64) -> String {
     }
 }
 
+/// A sustained rate: not measured, none, or the rate.
+fn sustained(r: Option<f64>) -> String {
+    match r {
+        None => "not measured".into(),
+        Some(r) if r <= 0.0 => "none (the first rate already failed)".into(),
+        Some(r) => rate(r),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => format!(
+            "{} and {}",
+            init.iter()
+                .map(|s| s.as_ref())
+                .collect::<Vec<_>>()
+                .join(", "),
+            last.as_ref()
+        ),
+    }
+}
+
 /// Everything the markdown needs, computed once.
 struct View<'a> {
     run: &'a Run,
-    stats: std::collections::BTreeMap<(String, String), ScenarioStats>,
-    sustainable: std::collections::BTreeMap<String, (f64, u64)>,
-    idle: std::collections::BTreeMap<String, (usize, Spread)>,
+    stats: BTreeMap<(String, String), ScenarioStats>,
+    sustainable: BTreeMap<String, (f64, u64)>,
+    idle: BTreeMap<String, (usize, Spread)>,
     candidates: Vec<Candidate>,
+    evidence: Vec<Evidence>,
+    field: Field,
 }
 
 impl View<'_> {
@@ -57,13 +82,18 @@ impl View<'_> {
         self.stats.get(&(backend.to_owned(), scenario.to_owned()))
     }
 
-    fn source(&self, backend: &str) -> Option<&herd_records::BackendSource> {
-        self.run
-            .source
-            .as_ref()?
-            .backends
-            .iter()
-            .find(|b| b.backend == backend)
+    fn info(&self, backend: &str) -> Option<&herd_records::BackendInfo> {
+        self.run.meta.backends.iter().find(|b| b.name == backend)
+    }
+
+    /// The backend's name, with its language when it is only a reference.
+    fn name(&self, backend: &str) -> String {
+        match self.info(backend) {
+            Some(b) if b.language != stats::RECOMMENDED_LANGUAGE => {
+                format!("{backend} ({}, reference)", b.language)
+            }
+            _ => backend.to_owned(),
+        }
     }
 }
 
@@ -71,23 +101,34 @@ impl View<'_> {
 pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     let sustainable = max_sustainable(&run.sweep);
     let idle = idle_bytes_per_connection(&run.idle);
-    let candidates: Vec<Candidate> = run
-        .meta
-        .backends
+    let stats = scenario_stats(&run.summary);
+    let candidates = stats::candidates(&run.meta.backends, &sustainable, &idle);
+    let evidence: Vec<Evidence> = candidates
         .iter()
-        .map(|b| Candidate {
-            backend: b.name.clone(),
-            maintained: b.maintenance_status == "maintained",
-            sustainable_rate: sustainable.get(&b.name).map_or(0.0, |s| s.0),
-            idle_bytes: idle.get(&b.name).map_or(f64::MAX, |i| i.1.median),
+        .map(|c| {
+            let whatsat = stats.get(&(c.backend.clone(), "whatsat".to_owned()));
+            Evidence {
+                whatsat_p99_us: whatsat.map(|s| s.p99_us.median),
+                whatsat_failed: whatsat.map_or(0, |s| s.failed),
+                whatsat_sent: whatsat.map_or(0, |s| s.sent),
+                code_lines: run.source.as_ref().and_then(|src| {
+                    src.backends
+                        .iter()
+                        .find(|b| b.backend == c.backend)
+                        .map(|b| b.code_lines)
+                }),
+            }
         })
         .collect();
+    let field = stats::field(&candidates, &evidence);
     let view = View {
         run,
-        stats: scenario_stats(&run.summary),
+        stats,
         sustainable,
         idle,
         candidates,
+        evidence,
+        field,
     };
     let mut out = String::new();
     header(&mut out, &view);
@@ -99,6 +140,7 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     language(&mut out, &view);
     ease(&mut out, &view);
     performance(&mut out, &view);
+    // Sections about backends in other languages (report/src/languages.rs) go here.
     node(&mut out, &view);
     versions(&mut out, &view);
     reproduce(&mut out, &view);
@@ -108,11 +150,23 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
 fn header(out: &mut String, v: &View<'_>) {
     let m = &v.run.meta;
     let _ = writeln!(out, "# Which concurrency runtime for a Rust server herd?\n");
+    let rust: Vec<&str> = v
+        .candidates
+        .iter()
+        .filter(|c| !c.reference())
+        .map(|c| c.backend.as_str())
+        .collect();
+    let references: Vec<String> = v
+        .candidates
+        .iter()
+        .filter(|c| c.reference())
+        .map(|c| format!("{} ({})", c.backend, c.language))
+        .collect();
     let _ = writeln!(
         out,
         "Measured answer from herdbench run `{}` ({} preset) at revision `{}`{}. Generated by `scripts/report` from `results/{}/`; \
          each table names the file its numbers come from. The question and its sections follow the report \"asyncio for a server herd\", \
-         asked here of tokio, async-std, smol and plain std threads.\n",
+         asked here of {}{}.\n",
         m.run_id,
         m.preset,
         &m.git_revision[..m.git_revision.len().min(12)],
@@ -121,29 +175,76 @@ fn header(out: &mut String, v: &View<'_>) {
         } else {
             ""
         },
-        m.run_id
+        m.run_id,
+        if rust.is_empty() {
+            "no Rust backend".to_owned()
+        } else {
+            list(&rust)
+        },
+        if references.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", with {} measured beside them for reference",
+                list(&references)
+            )
+        }
     );
+    let selection = stats::selection(&m.command_line);
+    if selection.partial() {
+        let _ = writeln!(
+            out,
+            "**A partial run:** it measured only {}{}. Whatever else the sections below would show is marked not measured.\n",
+            if selection.backends.is_empty() {
+                "every backend".to_owned()
+            } else {
+                format!("backend {}", list(&selection.backends))
+            },
+            if selection.scenarios.is_empty() {
+                String::new()
+            } else {
+                format!(", scenario {}", list(&selection.scenarios))
+            }
+        );
+    }
 }
 
 fn recommendation(out: &mut String, v: &View<'_>) {
-    let (winner, ranked) = recommend(&v.candidates);
+    let (verdict, ranked) = stats::recommend(&v.candidates);
     let _ = writeln!(out, "## Recommendation\n");
-    match winner {
-        Some(w) => {
-            let _ = writeln!(out, "**Build the herd on {}.**\n", w.backend);
+    match verdict {
+        Recommendation::Winner { winner, .. } => {
+            let _ = writeln!(out, "**Build the herd on {}.**\n", winner.backend);
         }
-        None => {
+        Recommendation::NoCandidate => {
             let _ = writeln!(
                 out,
-                "**No recommendation:** no maintained backend sustained even the first rate of the sweep in this run.\n"
+                "**No recommendation:** this run holds no maintained {} backend.\n",
+                stats::RECOMMENDED_LANGUAGE
+            );
+        }
+        Recommendation::NotMeasured => {
+            let _ = writeln!(
+                out,
+                "**No recommendation: the deciding figure was not measured.** The sweep (`sweep.csv`) did not run for any maintained {} backend in this run.\n",
+                stats::RECOMMENDED_LANGUAGE
+            );
+        }
+        Recommendation::NoneSustained => {
+            let _ = writeln!(
+                out,
+                "**No recommendation:** no maintained {} backend sustained even the first rate of its sweep in this run.\n",
+                stats::RECOMMENDED_LANGUAGE
             );
         }
     }
     let _ = writeln!(
         out,
-        "The rule, applied by `report/src/stats.rs` to this run's data: only maintained runtimes can be recommended; the highest \
-         IAMAT rate sustained in the sweep (p99 at most {} ms, no errors, at least 95% of the offered rate achieved) wins; rates \
-         within {:.0}% of the best count as a tie, and a tie goes to the lower resident memory per idle connection.\n",
+        "The rule, applied by `report/src/stats.rs` to this run's data: only maintained {} runtimes can be recommended (backends in other \
+         languages are measured as references); the highest IAMAT rate sustained in the sweep (p99 at most {} ms, no errors, at least 95% \
+         of the offered rate achieved) wins; rates within {:.0}% of the best count as a tie, and a tie goes to the lower resident memory \
+         per idle connection.\n",
+        stats::RECOMMENDED_LANGUAGE,
         v.run.meta.p99_objective_us / 1000,
         TIE * 100.0
     );
@@ -153,51 +254,122 @@ fn recommendation(out: &mut String, v: &View<'_>) {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for c in &ranked {
-        let info = v.run.meta.backends.iter().find(|b| b.name == c.backend);
-        let status = info.map_or("?".to_owned(), |b| match &b.maintenance_since {
-            Some(since) => format!("{} since {since}", b.maintenance_status),
-            None => b.maintenance_status.clone(),
-        });
-        let (r, p99) = v.sustainable.get(&c.backend).copied().unwrap_or((0.0, 0));
-        let idle = v.idle.get(&c.backend).map_or("–".to_owned(), |(k, s)| {
-            format!("{} at {k} connections", kib(s.median))
-        });
+        let status = v
+            .info(&c.backend)
+            .map_or("?".to_owned(), |b| match stats::maintenance(b) {
+                Maintenance::Maintained => b.maintenance_status.clone(),
+                Maintenance::Not { status, since, .. } => match since {
+                    Some(since) => format!("{status} since {since}"),
+                    None => status,
+                },
+            });
+        let at = match v.sustainable.get(&c.backend) {
+            Some(&(r, p99)) if r > 0.0 => format!(" ({})", ms(p99 as f64)),
+            _ => String::new(),
+        };
+        let idle = v
+            .idle
+            .get(&c.backend)
+            .map_or("not measured".to_owned(), |(k, s)| {
+                format!("{} at {k} connections", kib(s.median))
+            });
         let whatsat = v
             .stat(&c.backend, "whatsat")
-            .map_or("–".to_owned(), |s| spread_ms(&s.p99_us));
-        let cpu = v.stat(&c.backend, "iamat").map_or("–".to_owned(), |s| {
-            format!("{:.0} ms", s.cpu_ms_per_1000.median)
-        });
-        let at = if r > 0.0 {
-            format!(" ({})", ms(p99 as f64))
-        } else {
-            String::new()
-        };
+            .map_or("not measured".to_owned(), |s| spread_ms(&s.p99_us));
+        let cpu = v
+            .stat(&c.backend, "iamat")
+            .map_or("not measured".to_owned(), |s| {
+                format!("{:.0} ms", s.cpu_ms_per_1000.median)
+            });
         let _ = writeln!(
             out,
             "| {} | {status} | {}{at} | {idle} | {whatsat} | {cpu} |",
-            c.backend,
-            rate(r)
+            v.name(&c.backend),
+            sustained(c.sustainable_rate)
         );
     }
-    if let (Some(w), Some(next)) = (
+    if let Recommendation::Winner {
         winner,
-        ranked
-            .iter()
-            .find(|c| Some(c.backend.as_str()) != winner.map(|w| w.backend.as_str())),
-    ) {
+        runner_up,
+        tie,
+    } = verdict
+    {
+        let _ = write!(
+            out,
+            "\n{} sustained {}",
+            winner.backend,
+            sustained(winner.sustainable_rate)
+        );
+        match runner_up {
+            Some(r) if tie => {
+                let _ = write!(
+                    out,
+                    " and {} {}, a tie within {:.0}%, which the lower memory per idle connection decided",
+                    r.backend,
+                    sustained(r.sustainable_rate),
+                    TIE * 100.0
+                );
+            }
+            Some(r) => {
+                let _ = write!(
+                    out,
+                    " against {} for {}",
+                    sustained(r.sustainable_rate),
+                    r.backend
+                );
+            }
+            None => {}
+        }
         let _ = writeln!(
             out,
-            "\n{} sustained {} against {} for {}; medians with [min–max] over repetitions. Sources: `sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`.",
-            w.backend,
-            rate(w.sustainable_rate),
-            rate(next.sustainable_rate),
-            next.backend
+            "; medians with [min–max] over repetitions. Sources: `sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`."
         );
+        references(out, v, winner);
     }
     let _ = writeln!(out);
 }
 
+/// What the reference backends (other languages) mean for a team choosing between them and
+/// the recommended Rust backend.
+fn references(out: &mut String, v: &View<'_>, winner: &Candidate) {
+    for r in stats::references(&v.candidates, winner) {
+        let mut facts = Vec::new();
+        if let Some(x) = r.rate_ratio {
+            facts.push(format!(
+                "sustained {:.2}× {}'s IAMAT rate",
+                x, winner.backend
+            ));
+        }
+        if let Some(x) = r.idle_ratio {
+            facts.push(format!("held {:.2}× its memory per idle connection", x));
+        }
+        let meaning = match r.rate_ratio {
+            None => "its rate was not measured in this run, so the cost of staying in that language is not shown".to_owned(),
+            Some(x) if x < 1.0 - TIE => format!(
+                "a team that stays in {} gives up that much headroom per machine, or runs about {:.1}× the servers for the same load",
+                r.language,
+                1.0 / x.max(f64::MIN_POSITIVE)
+            ),
+            Some(x) if x > 1.0 + TIE => format!(
+                "in this run {} was faster, so Rust's case here rests on the other rows (memory, latency, maintenance), not on throughput",
+                r.language
+            ),
+            Some(_) => format!(
+                "within {:.0}%: on throughput alone this run gives no reason to move from {} to Rust",
+                TIE * 100.0,
+                r.language
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "\n{} ({}, reference): {}{}{meaning}.",
+            r.backend,
+            r.language,
+            list(&facts),
+            if facts.is_empty() { "" } else { "; " }
+        );
+    }
+}
 fn machine(out: &mut String, v: &View<'_>) {
     let m = &v.run.meta;
     let h = &m.host;
@@ -212,47 +384,75 @@ fn machine(out: &mut String, v: &View<'_>) {
         m.rustc,
         h.hostname
     );
-    let threads = m.backends.first().map_or(0, |b| b.threads);
+    let threads: Vec<String> = m
+        .backends
+        .iter()
+        .map(|b| b.threads)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|t| format!("`--threads {t}`"))
+        .collect();
     let _ = writeln!(
         out,
-        "- Every backend ran the default five-server herd as five processes with `--threads {threads}`, plus the places service answering \
-         with {} added latency for the query scenarios; server logs were {}. The load generator used {} event-loop thread(s); load \
-         generator, servers and places service shared the machine's cores.",
+        "- Every backend ran the default five-server herd as five processes with {}, plus the places service answering \
+         with {} added latency for the query scenarios; server logs were {}. The load generator used {} event-loop thread(s).",
+        if threads.is_empty() {
+            "no backend".to_owned()
+        } else {
+            list(&threads)
+        },
         m.places_latency,
         if m.server_logs { "on" } else { "off" },
         m.loadgen_threads
     );
     let _ = writeln!(
         out,
+        "- CPU placement: {}",
+        match &m.pinning {
+            Some(p) => format!("{p} (`meta.json`)."),
+            None => "none; load generator, servers and places service shared the machine's cores (`meta.json` records no pinning).".to_owned(),
+        }
+    );
+    let _ = writeln!(
+        out,
         "- Load is open loop at fixed rates with latency from each command's intended send time (no coordinated omission), after a warm-up; each point was repeated and the spread is shown as [min–max]."
     );
-    let best_herd = v.sustainable.values().map(|s| s.0).fold(0.0, f64::max);
-    match v
-        .run
-        .ceiling
+    // Every backend's rate counts here: the instrument has to keep up with the fastest herd.
+    let best_herd = v
+        .candidates
         .iter()
-        .filter(|c| c.pipeline == 1)
-        .map(|c| c.achieved_rate)
-        .reduce(f64::max)
-    {
-        Some(ceiling) => {
-            let ratio = ceiling / best_herd.max(1.0);
+        .filter_map(|c| c.sustainable_rate)
+        .reduce(f64::max);
+    match stats::headroom(&v.run.ceiling, best_herd) {
+        Headroom::Ratio {
+            ceiling,
+            best_herd,
+            ratio,
+            enough,
+        } => {
             let _ = writeln!(
                 out,
                 "- The load generator reached {} strict request/reply against a responder with no runtime (`ceiling.csv`), {ratio:.1}× the best sustained herd rate ({}): {}",
                 rate(ceiling),
                 rate(best_herd),
-                if ratio >= 2.0 {
+                if enough {
                     "the instrument was not the limit."
                 } else {
                     "**the load generator may have been the limit; treat the top rates with care.**"
                 }
             );
         }
-        None => {
+        Headroom::NoHerdRate { ceiling } => {
             let _ = writeln!(
                 out,
-                "- No ceiling measurement in this run (`ceiling.csv` missing), so whether the load generator limited the top rates is not shown."
+                "- The load generator reached {} strict request/reply against a responder with no runtime (`ceiling.csv`); no herd sustained a measured rate in this run, so no ratio is stated.",
+                rate(ceiling)
+            );
+        }
+        Headroom::NotMeasured => {
+            let _ = writeln!(
+                out,
+                "- The load generator's ceiling was not measured in this run, so whether it limited the top rates is not shown."
             );
         }
     }
@@ -268,6 +468,10 @@ fn machine(out: &mut String, v: &View<'_>) {
             "- Runs where the load generator fell behind its own schedule: {}.",
             bound.join(", ")
         );
+    }
+    let missing = stats::not_measured(v.run);
+    if !missing.is_empty() {
+        let _ = writeln!(out, "- Not measured in this run: {}.", list(&missing));
     }
     let _ = writeln!(
         out,
@@ -297,128 +501,92 @@ fn chart_section(out: &mut String, charts: &[Chart], chart_dir: &str) {
     }
 }
 
+/// One judged fact as a phrase.
+fn fact(f: &Fact, pro: bool) -> String {
+    match f {
+        Fact::Rate { rate: r, best } if pro => format!(
+            "sustained {} IAMAT, within {:.0}% of the best",
+            sustained(Some(*r)),
+            TIE * 100.0
+        ),
+        Fact::Rate { rate: r, best } => format!(
+            "sustained {} IAMAT against the best {}",
+            sustained(Some(*r)),
+            sustained(Some(*best))
+        ),
+        Fact::IdleMemory { bytes, .. } if pro => {
+            format!("{} resident per idle connection", kib(*bytes))
+        }
+        Fact::IdleMemory { bytes, best } => format!(
+            "{} resident per idle connection against the best {}",
+            kib(*bytes),
+            kib(*best)
+        ),
+        Fact::WhatsatP99 { us, .. } if pro => {
+            format!("WHATSAT p99 {} with a slow upstream", ms(*us))
+        }
+        Fact::WhatsatP99 { us, best } => format!(
+            "WHATSAT p99 {} with a slow upstream against the best {}",
+            ms(*us),
+            ms(*best)
+        ),
+        Fact::WhatsatFailures { failed, sent } => {
+            format!("{failed} of {sent} WHATSATs failed or timed out")
+        }
+        Fact::CodeLines { lines, .. } => format!("{lines} lines of shell code"),
+        Fact::Maintenance(Maintenance::Maintained) => "maintained upstream".into(),
+        Fact::Maintenance(Maintenance::Not {
+            status,
+            advisory,
+            note,
+            ..
+        }) => format!(
+            "{status}{}{}",
+            advisory
+                .as_deref()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default(),
+            note.as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 fn pros_and_cons(out: &mut String, v: &View<'_>) {
     let _ = writeln!(
         out,
         "## Pros and cons of each runtime, from the measurements\n"
     );
-    let best_rate = v
-        .candidates
-        .iter()
-        .map(|c| c.sustainable_rate)
-        .fold(0.0, f64::max);
-    let best_idle = v
-        .candidates
-        .iter()
-        .map(|c| c.idle_bytes)
-        .fold(f64::MAX, f64::min);
-    let best_whatsat = v
-        .run
-        .meta
-        .backends
-        .iter()
-        .filter_map(|b| v.stat(&b.name, "whatsat"))
-        .map(|s| s.p99_us.median)
-        .fold(f64::MAX, f64::min);
-    let smallest = v
-        .run
-        .source
-        .as_ref()
-        .and_then(|s| s.backends.iter().map(|b| b.code_lines).min())
-        .unwrap_or(0);
-    for c in &v.candidates {
-        let mut pros = Vec::new();
-        let mut cons = Vec::new();
-        if c.sustainable_rate > 0.0 && c.sustainable_rate >= best_rate * (1.0 - TIE) {
-            pros.push(format!(
-                "sustained {} IAMAT, within {:.0}% of the best",
-                rate(c.sustainable_rate),
-                TIE * 100.0
-            ));
-        } else {
-            cons.push(format!(
-                "sustained {} IAMAT against the best {}",
-                rate(c.sustainable_rate),
-                rate(best_rate)
-            ));
-        }
-        if c.idle_bytes.is_finite() && c.idle_bytes < f64::MAX {
-            let line = format!("{} resident per idle connection", kib(c.idle_bytes));
-            if c.idle_bytes <= best_idle * 1.25 {
-                pros.push(line)
-            } else {
-                cons.push(format!("{line} against the best {}", kib(best_idle)))
-            }
-        }
-        if let Some(s) = v.stat(&c.backend, "whatsat") {
-            let line = format!("WHATSAT p99 {} with a slow upstream", ms(s.p99_us.median));
-            if s.p99_us.median <= best_whatsat * 1.25 {
-                pros.push(line)
-            } else {
-                cons.push(format!("{line} against the best {}", ms(best_whatsat)))
-            }
-            if s.failed > 0 {
-                cons.push(format!(
-                    "{} of {} WHATSATs failed or timed out",
-                    s.failed, s.sent
-                ));
-            }
-        }
-        if let Some(src) = v.source(&c.backend) {
-            let line = format!("{} lines of shell code", src.code_lines);
-            if src.code_lines <= smallest + smallest / 5 {
-                pros.push(line)
-            } else {
-                cons.push(line)
-            }
-        }
-        if let Some(info) = v.run.meta.backends.iter().find(|b| b.name == c.backend) {
-            if c.maintained {
-                pros.push("maintained upstream".into());
-            } else {
-                cons.push(format!(
-                    "{}{}{}",
-                    info.maintenance_status,
-                    info.maintenance_advisory
-                        .as_deref()
-                        .map(|a| format!(" ({a})"))
-                        .unwrap_or_default(),
-                    info.maintenance_note
-                        .as_deref()
-                        .map(|n| format!(": {n}"))
-                        .unwrap_or_default()
-                ));
-            }
-        }
-        let _ = writeln!(
-            out,
-            "**{}** (`{}`)\n",
-            c.backend,
-            v.run
-                .meta
-                .backends
+    let _ = writeln!(
+        out,
+        "Each figure is set against the best of this run's maintained {} backends: a rate within {:.0}%, memory and WHATSAT \
+         latency within {:.0}%, and shell code within {:.0}% of the smallest count as a pro (`report/src/stats.rs`).\n",
+        stats::RECOMMENDED_LANGUAGE,
+        TIE * 100.0,
+        stats::NEAR_BEST * 100.0,
+        stats::CODE_SLACK * 100.0
+    );
+    for (c, e) in v.candidates.iter().zip(&v.evidence) {
+        let Some(info) = v.info(&c.backend) else {
+            continue;
+        };
+        let judged = stats::judge(c, e, stats::maintenance(info), &v.field);
+        let side = |pro: bool| -> String {
+            let items: Vec<String> = judged
                 .iter()
-                .find(|b| b.name == c.backend)
-                .map_or("", |b| b.runtime.as_str())
-        );
-        let _ = writeln!(
-            out,
-            "- Pro: {}",
-            if pros.is_empty() {
+                .filter(|j| j.pro == pro)
+                .map(|j| fact(&j.fact, j.pro))
+                .collect();
+            if items.is_empty() {
                 "nothing stood out in this run".into()
             } else {
-                pros.join("; ")
+                items.join("; ")
             }
-        );
-        let _ = writeln!(
-            out,
-            "- Con: {}\n",
-            if cons.is_empty() {
-                "nothing stood out in this run".into()
-            } else {
-                cons.join("; ")
-            }
-        );
+        };
+        let _ = writeln!(out, "**{}** (`{}`)\n", v.name(&c.backend), info.runtime);
+        let _ = writeln!(out, "- Pro: {}", side(true));
+        let _ = writeln!(out, "- Con: {}\n", side(false));
     }
     let _ = writeln!(
         out,
@@ -502,15 +670,55 @@ fn feature_table(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "\nCounts from the shells' source (`source.json`).\n");
 }
 
+/// What each runtime's task handle does when dropped, by runtime crate; only the runtimes a
+/// run holds are named.
+const CANCELLATION: &[(&str, &str)] = &[
+    ("tokio", "tokio's `JoinHandle` needs an explicit `abort()`"),
+    ("smol", "smol's `Task` cancels when dropped"),
+    (
+        "async-std",
+        "async-std's handle detaches when dropped, so its link code shuts the socket down to stop a writer",
+    ),
+];
+
 fn language(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "## Language-related issues\n");
     feature_table(out, v);
+    let rust: Vec<&herd_records::BackendInfo> = v
+        .run
+        .meta
+        .backends
+        .iter()
+        .filter(|b| b.language == stats::RECOMMENDED_LANGUAGE)
+        .collect();
+    let handles: Vec<&str> = CANCELLATION
+        .iter()
+        .filter(|(krate, _)| {
+            rust.iter()
+                .any(|b| b.runtime_crates.iter().any(|c| c == krate))
+        })
+        .map(|(_, what)| *what)
+        .collect();
+    let shells = match rust.len() {
+        0 => "no Rust shell in this run".to_owned(),
+        1 => "the one Rust shell of this run".to_owned(),
+        n => format!("each of the {n} Rust shells of this run"),
+    };
     let _ = writeln!(
         out,
-        "- **Ownership and `Send`.** Every shell shares one `Node` between connections, so it sits in an `Arc<Mutex<…>>` in all four; a spawned task or thread must own what it touches (`'static`), which is why each connection gets an `Arc` clone. tokio's multi-threaded `spawn` also demands `Send` futures, so holding the (std) mutex guard across an `.await` is a compile error rather than a deadlock: the shells take the lock only for one synchronous call into the core.\n\
-         - **Cancellation.** Dropping a future cancels it at its next `.await`. The runtimes differ in what a task handle does: tokio's `JoinHandle` needs an explicit `abort()`, smol's `Task` cancels when dropped, async-std's handle detaches when dropped, so its link code shuts the socket down to stop a writer (see `herd-*/src/link.rs`).\n\
-         - **Blocking in async code.** A blocking call inside a task stalls every task on that worker. The places request is the only slow operation; the async shells make it with the runtime's own sockets and timers, the threads shell with blocking sockets and per-call timeouts.\n\
-         - **Coloured functions.** The protocol core is plain synchronous Rust with no I/O (sans-IO), so all four shells call the very same functions; only the thin shells are `async` or not. That is what keeps the comparison fair, and it is the main design lesson: keep `async` at the edges.\n"
+        "- **Ownership and `Send`.** Every shell shares one `Node` between connections, so it sits in an `Arc<Mutex<…>>` in {shells}; a spawned task or thread must own what it touches (`'static`), which is why each connection gets an `Arc` clone. A multi-threaded executor's `spawn` also demands `Send` futures, so holding the (std) mutex guard across an `.await` is a compile error rather than a deadlock: the shells take the lock only for one synchronous call into the core."
+    );
+    if !handles.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **Cancellation.** Dropping a future cancels it at its next `.await`. The runtimes differ in what a task handle does: {} (see `herd-*/src/link.rs`).",
+            list(&handles)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- **Blocking in async code.** A blocking call inside a task stalls every task on that worker. The places request is the only slow operation; the async shells make it with the runtime's own sockets and timers, a threaded shell with blocking sockets and per-call timeouts.\n\
+         - **Coloured functions.** The protocol core is plain synchronous Rust with no I/O (sans-IO), so the Rust shells all call the very same functions; only the thin shells are `async` or not. That is what keeps the comparison fair, and it is the main design lesson: keep `async` at the edges.\n"
     );
 }
 
@@ -629,26 +837,44 @@ fn performance(out: &mut String, v: &View<'_>) {
 
 fn node(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "## Compared with Node.js\n");
-    let threaded: Vec<&str> = v
+    let rust = v
         .run
         .meta
         .backends
         .iter()
-        .filter(|b| b.runtime_crates.is_empty())
-        .map(|b| b.name.as_str())
-        .collect();
+        .filter(|b| b.language == stats::RECOMMENDED_LANGUAGE);
+    let (threaded, pooled): (Vec<_>, Vec<_>) = rust.partition(|b| b.runtime_crates.is_empty());
+    let names = |bs: &[&herd_records::BackendInfo]| {
+        list(&bs.iter().map(|b| b.name.as_str()).collect::<Vec<_>>())
+    };
+    let node_measured = v
+        .run
+        .meta
+        .backends
+        .iter()
+        .any(|b| b.language.contains("Node"));
     let _ = writeln!(
         out,
         "Node.js runs one event loop on one thread per process and makes every socket operation asynchronous; a herd server in Node \
          would look like the event-loop shells here with one worker thread, and would need several processes (or worker threads with \
-         message passing) to use more than one core. tokio, async-std and smol keep the event-loop model but run it on a pool of \
+         message passing) to use more than one core. {} keep the event-loop model but run it on a pool of \
          threads that share one address space, so a single server uses every core with the same code, at the price of `Send` bounds \
          and explicit locking that Node's single thread never needs. Like Node, the async shells keep thousands of idle connections \
-         cheap (see the idle table); {} shows the thread-per-connection cost that both designs avoid. This run did not measure Node.js itself.\n",
-        if threaded.is_empty() {
-            "no backend here".to_owned()
+         cheap (see the idle table); {} the thread-per-connection cost that both designs avoid.{}\n",
+        if pooled.is_empty() {
+            "The Rust async runtimes (none in this run)".to_owned()
         } else {
-            threaded.join(", ")
+            names(&pooled)
+        },
+        if threaded.is_empty() {
+            "no backend of this run shows".to_owned()
+        } else {
+            format!("{} shows", names(&threaded))
+        },
+        if node_measured {
+            ""
+        } else {
+            " This run did not measure Node.js itself."
         }
     );
 }
