@@ -514,6 +514,11 @@ fn fact(f: &Fact, pro: bool) -> String {
             sustained(Some(*r)),
             sustained(Some(*best))
         ),
+        Fact::RateAbove { rate: r, best } => format!(
+            "sustained {} IAMAT, above the best recommendable backend's {}",
+            sustained(Some(*r)),
+            sustained(Some(*best))
+        ),
         Fact::IdleMemory { bytes, .. } if pro => {
             format!("{} resident per idle connection", kib(*bytes))
         }
@@ -770,7 +775,8 @@ fn performance(out: &mut String, v: &View<'_>) {
     for ((backend, scenario), s) in &v.stats {
         let _ = writeln!(
             out,
-            "| {backend} | {scenario} | {} | {} | {} | {} | {:.0} ms | {:.1} MiB | {} |",
+            "| {} | {scenario} | {} | {} | {} | {} | {:.0} ms | {:.1} MiB | {} |",
+            v.name(backend),
             rate(s.achieved_rate.median),
             spread_ms(&s.p50_us),
             spread_ms(&s.p99_us),
@@ -788,7 +794,7 @@ fn performance(out: &mut String, v: &View<'_>) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                r.backend,
+                v.name(&r.backend),
                 r.hops,
                 r.samples,
                 ms(r.p50_us as f64),
@@ -825,7 +831,8 @@ fn performance(out: &mut String, v: &View<'_>) {
             let threads = rows.iter().map(|r| r.threads_after).max().unwrap_or(0);
             let _ = writeln!(
                 out,
-                "| {b} | {k} | {} [{}–{}] | {threads} |",
+                "| {} | {k} | {} [{}–{}] | {threads} |",
+                v.name(&b),
                 kib(per.median),
                 kib(per.min),
                 kib(per.max)

@@ -302,6 +302,11 @@ pub enum Fact {
         rate: f64,
         best: f64,
     },
+    /// A rate above every recommendable backend's (a discontinued or reference backend).
+    RateAbove {
+        rate: f64,
+        best: f64,
+    },
     /// Resident bytes per idle connection against the smallest.
     IdleMemory {
         bytes: f64,
@@ -382,9 +387,16 @@ pub fn field(candidates: &[Candidate], evidence: &[Evidence]) -> Field {
 pub fn judge(c: &Candidate, e: &Evidence, m: Maintenance, f: &Field) -> Vec<Judged> {
     let mut out = Vec::new();
     if let (Some(rate), Some(best)) = (c.sustainable_rate, f.best_rate) {
-        out.push(Judged {
-            fact: Fact::Rate { rate, best },
-            pro: rate > 0.0 && within(rate, best, TIE),
+        out.push(if rate > best {
+            Judged {
+                fact: Fact::RateAbove { rate, best },
+                pro: true,
+            }
+        } else {
+            Judged {
+                fact: Fact::Rate { rate, best },
+                pro: rate > 0.0 && within(rate, best, TIE),
+            }
         });
     }
     if let (Some(bytes), Some(best)) = (c.idle_bytes, f.best_idle) {
@@ -730,6 +742,18 @@ mod tests {
                 sent: 100
             }
         ));
+        // Faster than every recommendable backend is a fact of its own.
+        let fast = c("fast", false, 20_000.0, 10_000.0);
+        assert_eq!(
+            judge(&fast, &Evidence::default(), Maintenance::Maintained, &f)[0],
+            Judged {
+                fact: Fact::RateAbove {
+                    rate: 20_000.0,
+                    best: 10_000.0
+                },
+                pro: true
+            }
+        );
         // A first step that failed is a con, not a pro "within 10% of" nothing.
         let zero = c("zero", true, 0.0, 10_000.0);
         let j = judge(

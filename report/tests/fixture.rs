@@ -9,9 +9,9 @@ use herd_records::*;
 fn backend(name: &str, status: &str) -> BackendInfo {
     BackendInfo {
         name: name.into(),
-        language: "Rust".into(),
+        language: if name == "asyncio" { "Python" } else { "Rust" }.into(),
         runtime: format!("{name} runtime"),
-        runtime_crates: if name == "threads" {
+        runtime_crates: if name == "threads" || name == "asyncio" {
             vec![]
         } else {
             vec![name.into()]
@@ -100,6 +100,7 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             backend("smol", "maintained"),
             backend("threads", "maintained"),
             backend("async-std", "discontinued"),
+            backend("asyncio", "maintained"),
         ],
         server_logs: true,
         pinning: None,
@@ -114,7 +115,7 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
     };
     write_json(&dir.join(META_FILE), &meta).expect("meta");
     let mut rows = Vec::new();
-    for b in ["smol", "threads", "async-std"] {
+    for b in ["smol", "threads", "async-std", "asyncio"] {
         for rep in 0..3 {
             rows.push(summary(b, "iamat", rep, 1_000));
             rows.push(summary(
@@ -144,8 +145,10 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
         "async-std",
         &[(2_000.0, true), (32_000.0, true), (64_000.0, false)],
     ));
+    // A reference backend in another language: measured and shown, never recommended.
+    s.extend(sweep("asyncio", &[(2_000.0, true), (4_000.0, false)]));
     write_csv(&dir.join(SWEEP_FILE), &s).expect("sweep");
-    let idle: Vec<IdleRow> = ["smol", "threads", "async-std"]
+    let idle: Vec<IdleRow> = ["smol", "threads", "async-std", "asyncio"]
         .iter()
         .map(|b| IdleRow {
             backend: (*b).into(),
@@ -153,7 +156,11 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             repetition: 0,
             rss_before_bytes: 0,
             rss_after_bytes: 0,
-            bytes_per_connection: if *b == "threads" { 90_000.0 } else { 12_000.0 },
+            bytes_per_connection: match *b {
+                "threads" => 90_000.0,
+                "asyncio" => 6_000.0,
+                _ => 12_000.0,
+            },
             threads_after: 20,
         })
         .collect();
@@ -182,6 +189,26 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
         }],
     )
     .expect("ceiling");
+    let source = SourceFacts {
+        protocol_code_lines: 2000,
+        shell_code_lines: 500,
+        backends: ["smol", "threads", "async-std"]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BackendSource {
+                backend: (*b).into(),
+                code_lines: 300 + 50 * i,
+                runtime_api: BTreeMap::from([(format!("{b}::spawn"), 2)]),
+                features: BTreeMap::from([("async fn".into(), 3 + i)]),
+                msrv: Some("1.85".into()),
+                msrv_set_by: Some("lib 1.0.0".into()),
+                runtime_msrv: None,
+                runtime_msrv_set_by: None,
+                dependency_count: 10 + i,
+            })
+            .collect(),
+    };
+    write_json(&dir.join(SOURCE_FILE), &source).expect("source");
     std::fs::create_dir_all(dir.join("hgrm")).expect("hgrm dir");
     std::fs::write(dir.join("hgrm/smol-iamat-1000-r0.hgrm"), "       Value     Percentile TotalCount 1/(1-Percentile)\n\n       0.100 0.500000000000        5           2.00\n       0.900 0.990000000000       99         100.00\n").expect("hgrm");
 }
@@ -264,4 +291,102 @@ fn rendering_twice_gives_the_same_report() {
         first,
         std::fs::read_to_string(dir.path().join("again.md")).expect("read")
     );
+}
+
+/// The whole rendered report of the fixture, pinned byte for byte: any change of output
+/// shows in review as a change of `tests/golden/fixture-report.md`. To accept a change,
+/// run `UPDATE_GOLDEN=1 cargo test -p report --test fixture` and review the diff.
+#[test]
+fn the_fixture_report_matches_its_golden_file() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fixture-report.md");
+    let (text, _dir) = render("smol", "threads");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().expect("parent")).expect("golden dir");
+        std::fs::write(&golden, &text).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    if text != want {
+        let line = text
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| text.lines().count().min(want.lines().count()));
+        panic!(
+            "the report differs from {} from line {}:\n  got:  {:?}\n  want: {:?}\nif the change is intended: UPDATE_GOLDEN=1 cargo test -p report --test fixture",
+            golden.display(),
+            line + 1,
+            text.lines().nth(line),
+            want.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn a_reference_backend_is_shown_but_never_recommended() {
+    let (text, _dir) = render("smol", "threads");
+    assert!(
+        text.contains("| asyncio (Python, reference) | maintained | 2000/s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asyncio (Python, reference): sustained 0.25× smol's IAMAT rate"),
+        "{text}"
+    );
+    // Lowest memory of all, and the tie rule would favour it: still not the winner.
+    assert!(text.contains("**Build the herd on smol.**"));
+}
+
+/// `scripts/bench-all --backend smol --scenario iamat`: one backend, one scenario, and the
+/// ceiling that every run measures. Nothing it did not measure may be computed from.
+#[test]
+fn a_partial_run_says_what_it_did_not_measure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("partial");
+    std::fs::create_dir_all(&run).expect("run dir");
+    write_run(&run, "smol", "threads");
+    let mut meta = read_meta(&run).expect("meta");
+    meta.backends.retain(|b| b.name == "smol");
+    meta.command_line = ["loadgen", "run", "--backend", "smol", "--scenario", "iamat"]
+        .map(String::from)
+        .to_vec();
+    write_json(&run.join(META_FILE), &meta).expect("meta");
+    let rows: Vec<SummaryRow> = read_csv::<SummaryRow>(&run.join(SUMMARY_FILE))
+        .expect("summary")
+        .into_iter()
+        .filter(|r| r.backend == "smol" && r.scenario == "iamat")
+        .collect();
+    write_csv(&run.join(SUMMARY_FILE), &rows).expect("summary");
+    for file in [SWEEP_FILE, IDLE_FILE, PROPAGATION_FILE, SOURCE_FILE] {
+        std::fs::remove_file(run.join(file)).expect(file);
+    }
+    let report = run.join("REPORT.md");
+    report::generate(&run, &report).expect("report generates");
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.contains("**A partial run:** it measured only backend smol, scenario iamat."),
+        "{text}"
+    );
+    assert!(
+        text.contains("**No recommendation: the deciding figure was not measured.**"),
+        "{text}"
+    );
+    assert!(!text.contains("sustained even the first rate"), "{text}");
+    assert!(
+        text.contains(
+            "| smol | maintained | not measured | not measured | not measured | 100 ms |"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("no ratio is stated"), "{text}");
+    assert!(
+        !text.contains('×'),
+        "no ratio computed from absent data: {text}"
+    );
+    assert!(
+        text.contains("Not measured in this run: the whatsat scenario, the mixed scenario, propagation, idle connections, the churn scenario, the sweep (the sustainable rate) and the source facts (`source.json`)."),
+        "{text}"
+    );
+    // Charts link from the report inside the run directory.
+    assert!(text.contains("](charts/"), "{text}");
 }
