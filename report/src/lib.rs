@@ -14,7 +14,9 @@ pub mod load;
 pub mod markdown;
 pub mod stats;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
 
 /// Loads the run in `run_dir`, draws its charts into `run_dir/charts`, and writes the
 /// markdown to `report_file` (chart links are relative to it).
@@ -26,4 +28,42 @@ pub fn generate(run_dir: &Path, report_file: &Path) -> anyhow::Result<()> {
     let text = markdown::render(&run, &charts, &rel.display().to_string());
     std::fs::write(report_file, text)?;
     Ok(())
+}
+
+/// Where the report of the run in `run_dir` goes: `out` if given, else `REPORT.md` beside the
+/// runs (the project's report) for a whole run, and inside the run directory for a partial
+/// one. A partial run is never written over the project's report: it did not measure what
+/// that report states.
+pub fn report_path(run_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let meta = herd_records::read_meta(run_dir)?;
+    let partial = stats::selection(&meta.command_line).partial();
+    let results = run_dir.parent().unwrap_or(Path::new("."));
+    let project_report = results.join("REPORT.md");
+    let Some(out) = out else {
+        return Ok(if partial {
+            run_dir.join("REPORT.md")
+        } else {
+            project_report
+        });
+    };
+    let same = |a: &Path, b: &Path| {
+        let canonical = |p: &Path| {
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .canonicalize()
+                .ok()
+                .map(|d| d.join(p.file_name().unwrap_or_default()))
+        };
+        canonical(a).is_some_and(|a| Some(a) == canonical(b))
+    };
+    if partial && same(&out, &project_report) {
+        bail!(
+            "{} is a partial run (it selected backends or scenarios); its report goes inside it ({}), not over {}",
+            run_dir.display(),
+            run_dir.join("REPORT.md").display(),
+            out.display()
+        );
+    }
+    Ok(out)
 }

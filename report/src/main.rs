@@ -21,15 +21,18 @@ enum Command {
     },
     /// Draw the charts and write the report from a run directory.
     Render {
-        /// The run directory [default: the newest run under results/ that has meta.json].
+        /// The run directory [default: the newest whole run under results/ that has meta.json].
         #[arg(long)]
         run: Option<PathBuf>,
-        /// The markdown file to write.
-        #[arg(long, default_value = "results/REPORT.md")]
-        out: PathBuf,
+        /// The markdown file to write [default: results/REPORT.md for a whole run; a partial
+        /// run (one that selected --backend or --scenario) writes <run>/REPORT.md].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
+/// The newest whole run under `results` (one with `meta.json` that selected no backends or
+/// scenarios), else the newest run of any kind.
 fn newest_run(results: &Path) -> anyhow::Result<PathBuf> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(results)
         .with_context(|| {
@@ -43,7 +46,11 @@ fn newest_run(results: &Path) -> anyhow::Result<PathBuf> {
         .filter(|p| p.join(herd_records::META_FILE).is_file())
         .collect();
     runs.sort();
-    runs.pop().with_context(|| {
+    let whole = runs.iter().rev().find(|p| {
+        herd_records::read_meta(p)
+            .is_ok_and(|m| !report::stats::selection(&m.command_line).partial())
+    });
+    whole.cloned().or_else(|| runs.pop()).with_context(|| {
         format!(
             "no run with meta.json under {}; run scripts/bench-all first",
             results.display()
@@ -69,6 +76,7 @@ fn main() -> anyhow::Result<()> {
                 Some(r) => r,
                 None => newest_run(Path::new("results"))?,
             };
+            let out = report::report_path(&run, out)?;
             report::generate(&run, &out)?;
             eprintln!(
                 "report written to {} (run {})",

@@ -390,3 +390,31 @@ fn a_partial_run_says_what_it_did_not_measure() {
     // Charts link from the report inside the run directory.
     assert!(text.contains("](charts/"), "{text}");
 }
+
+#[test]
+fn a_partial_run_never_takes_the_project_report_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("whole");
+    std::fs::create_dir_all(&run).expect("run dir");
+    write_run(&run, "smol", "threads");
+    let project = dir.path().join("REPORT.md");
+    assert_eq!(report::report_path(&run, None).expect("whole"), project);
+    let mut meta = read_meta(&run).expect("meta");
+    meta.command_line = ["loadgen", "run", "--scenario=iamat"]
+        .map(String::from)
+        .to_vec();
+    write_json(&run.join(META_FILE), &meta).expect("meta");
+    assert_eq!(
+        report::report_path(&run, None).expect("partial"),
+        run.join("REPORT.md")
+    );
+    // Asked for explicitly, by any spelling of the path, it is refused.
+    let spelled = run.join("..").join("REPORT.md");
+    let err = report::report_path(&run, Some(spelled)).expect_err("refused");
+    assert!(err.to_string().contains("partial run"), "{err}");
+    let elsewhere = dir.path().join("partial.md");
+    assert_eq!(
+        report::report_path(&run, Some(elsewhere.clone())).expect("elsewhere"),
+        elsewhere
+    );
+}
