@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use herd_records::Client;
+
 use crate::charts::Chart;
 use crate::load::Run;
 use crate::stats::{
@@ -231,7 +233,7 @@ fn machine(out: &mut String, v: &View<'_>) {
         .run
         .ceiling
         .iter()
-        .filter(|c| c.pipeline == 1)
+        .filter(|c| c.pipeline == 1 && c.client == Client::Loadgen && c.failure.is_none())
         .map(|c| c.achieved_rate)
         .reduce(f64::max)
     {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use herd_records::{IdleRow, SummaryRow, SweepRow};
+use herd_records::{IdleRow, Scenario, SummaryRow, SweepRow};
 
 /// Median, minimum and maximum of a set of repetitions.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -51,9 +51,9 @@ pub struct ScenarioStats {
 /// Per (backend, scenario) statistics of the fixed-rate scenarios (the sweep excluded).
 pub fn scenario_stats(rows: &[SummaryRow]) -> BTreeMap<(String, String), ScenarioStats> {
     let mut groups: BTreeMap<(String, String), Vec<&SummaryRow>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.scenario != "sweep") {
+    for r in rows.iter().filter(|r| r.scenario != Scenario::Sweep) {
         groups
-            .entry((r.backend.clone(), r.scenario.clone()))
+            .entry((r.backend.clone(), r.scenario.to_string()))
             .or_default()
             .push(r);
     }
@@ -65,7 +65,7 @@ pub fn scenario_stats(rows: &[SummaryRow]) -> BTreeMap<(String, String), Scenari
                 p50_us: spread(rs.iter().map(|r| r.p50_us as f64)),
                 p99_us: spread(rs.iter().map(|r| r.p99_us as f64)),
                 p999_us: spread(rs.iter().map(|r| r.p999_us as f64)),
-                cpu_ms_per_1000: spread(rs.iter().map(|r| r.cpu_ms_per_1000)),
+                cpu_ms_per_1000: spread(rs.iter().map(|r| r.server_cpu_us_per_command)),
                 peak_rss_sum_bytes: spread(rs.iter().map(|r| r.peak_rss_sum_bytes as f64)),
                 failed: rs.iter().map(|r| r.errors + r.timeouts + r.wrong).sum(),
                 sent: rs.iter().map(|r| r.sent).sum(),
@@ -200,8 +200,9 @@ mod tests {
     fn max_sustainable_takes_the_highest_passing_step() {
         let row = |rate: f64, ok: bool| SweepRow {
             backend: "t".into(),
-            scenario: "iamat".into(),
+            scenario: Scenario::Iamat,
             step: 0,
+            phase: herd_records::Phase::Ramp,
             target_rate: rate,
             achieved_rate: rate,
             p50_us: 1,
@@ -210,6 +211,12 @@ mod tests {
             p99_max_us: 0,
             error_fraction: 0.0,
             sustainable: ok,
+            server_cpu_us_per_command: 0.0,
+            loadgen_cpu_us_per_command: 0.0,
+            loadavg_1m: 0.0,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.0,
+            disturbed: false,
         };
         let best = max_sustainable(&[row(2_000.0, true), row(4_000.0, true), row(8_000.0, false)]);
         assert_eq!(best["t"], (4_000.0, 4_000));

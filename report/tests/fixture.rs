@@ -28,7 +28,7 @@ fn backend(name: &str, status: &str) -> BackendInfo {
 fn summary(backend: &str, scenario: &str, rep: u32, p99: u64) -> SummaryRow {
     SummaryRow {
         backend: backend.into(),
-        scenario: scenario.into(),
+        scenario: scenario.parse().expect("scenario"),
         repetition: rep,
         target_rate: 1000.0,
         achieved_rate: 1000.0,
@@ -46,13 +46,18 @@ fn summary(backend: &str, scenario: &str, rep: u32, p99: u64) -> SummaryRow {
         p999_us: p99 * 2,
         max_us: p99 * 3,
         mean_us: p99 as f64 / 3.0,
-        cpu_ms_per_1000: 100.0,
+        server_cpu_us_per_command: 100.0,
+        loadgen_cpu_us_per_command: 20.0,
         server_cpu_cores: 0.1,
         peak_rss_sum_bytes: 50 << 20,
         peak_rss_max_bytes: 10 << 20,
         server_threads: 20,
         loadgen_cpu_cores: 0.3,
         loadgen_bound: false,
+        loadavg_1m: 0.5,
+        steal_fraction: 0.0,
+        outside_cpu_cores: 0.01,
+        disturbed: false,
     }
 }
 
@@ -62,8 +67,9 @@ fn sweep(backend: &str, rates: &[(f64, bool)]) -> Vec<SweepRow> {
         .enumerate()
         .map(|(i, &(rate, ok))| SweepRow {
             backend: backend.into(),
-            scenario: "iamat".into(),
+            scenario: Scenario::Iamat,
             step: i as u32,
+            phase: Phase::Ramp,
             target_rate: rate,
             achieved_rate: rate,
             p50_us: 200,
@@ -72,6 +78,12 @@ fn sweep(backend: &str, rates: &[(f64, bool)]) -> Vec<SweepRow> {
             p99_max_us: 2_500,
             error_fraction: 0.0,
             sustainable: ok,
+            server_cpu_us_per_command: 100.0,
+            loadgen_cpu_us_per_command: 20.0,
+            loadavg_1m: 0.5,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.01,
+            disturbed: false,
         })
         .collect()
 }
@@ -102,13 +114,14 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             backend("async-std", "discontinued"),
         ],
         server_logs: true,
-        pinning: None,
+        loadgen_cpus: vec![1],
+        server_cpus: vec![0],
         places_latency: "20ms".into(),
         loadgen_threads: 1,
         p99_objective_us: 10_000,
         problems: vec![Problem {
             backend: "threads".into(),
-            scenario: "idle".into(),
+            scenario: Scenario::Idle,
             what: "server Clark exited".into(),
         }],
     };
@@ -173,12 +186,14 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
     write_csv(
         &dir.join(CEILING_FILE),
         &[CeilingRow {
+            client: Client::Loadgen,
             connections: 16,
             pipeline: 1,
             achieved_rate: 80_000.0,
-            p99_us: 300,
-            loadgen_cpu_cores: 1.0,
+            p99_us: Some(300),
+            client_cpu_cores: 1.0,
             responder_cpu_cores: 0.9,
+            failure: None,
         }],
     )
     .expect("ceiling");

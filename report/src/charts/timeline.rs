@@ -4,9 +4,10 @@ use std::path::Path;
 
 use super::{Axes, Chart, Scale, Series, line_chart};
 use crate::load::Run;
+use herd_records::Scenario;
 
 pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
-    let scenario = ["mixed", "iamat"]
+    let scenario = [Scenario::Mixed, Scenario::Iamat]
         .into_iter()
         .find(|s| run.timeline.iter().any(|r| r.scenario == *s));
     let Some(scenario) = scenario else {
