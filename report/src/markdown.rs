@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use herd_records::{Client, Scenario};
+
 use crate::charts::Chart;
 use crate::load::Run;
 use crate::stats::{
-    self, Candidate, Evidence, Fact, Field, Headroom, Maintenance, Recommendation, ScenarioStats,
-    Spread, TIE, idle_bytes_per_connection, max_sustainable, scenario_stats,
+    self, Candidate, Evidence, Fact, Field, Headroom, Limit, Maintenance, Recommendation,
+    ScenarioStats, Spread, TIE, idle_bytes_per_connection, scenario_stats,
 };
 
 fn ms(us: f64) -> String {
@@ -27,6 +29,11 @@ fn spread_ms(s: &Spread) -> String {
     } else {
         format!("{} [{}–{}]", ms(s.median), ms(s.min), ms(s.max))
     }
+}
+
+/// CPU time per command.
+fn us(us: f64) -> String {
+    format!("{us:.0} µs")
 }
 
 fn kib(bytes: f64) -> String {
@@ -69,8 +76,8 @@ fn list<S: AsRef<str>>(items: &[S]) -> String {
 /// Everything the markdown needs, computed once.
 struct View<'a> {
     run: &'a Run,
-    stats: BTreeMap<(String, String), ScenarioStats>,
-    sustainable: BTreeMap<String, (f64, u64)>,
+    stats: BTreeMap<(String, Scenario), ScenarioStats>,
+    sustainable: BTreeMap<String, Limit>,
     idle: BTreeMap<String, (usize, Spread)>,
     candidates: Vec<Candidate>,
     evidence: Vec<Evidence>,
@@ -78,8 +85,8 @@ struct View<'a> {
 }
 
 impl View<'_> {
-    fn stat(&self, backend: &str, scenario: &str) -> Option<&ScenarioStats> {
-        self.stats.get(&(backend.to_owned(), scenario.to_owned()))
+    fn stat(&self, backend: &str, scenario: Scenario) -> Option<&ScenarioStats> {
+        self.stats.get(&(backend.to_owned(), scenario))
     }
 
     fn info(&self, backend: &str) -> Option<&herd_records::BackendInfo> {
@@ -99,14 +106,14 @@ impl View<'_> {
 
 /// The whole report. `chart_dir` is the charts' folder relative to the report file.
 pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
-    let sustainable = max_sustainable(&run.sweep);
+    let sustainable = stats::sustainable(&run.sustainable, &run.sweep);
     let idle = idle_bytes_per_connection(&run.idle);
     let stats = scenario_stats(&run.summary);
     let candidates = stats::candidates(&run.meta.backends, &sustainable, &idle);
     let evidence: Vec<Evidence> = candidates
         .iter()
         .map(|c| {
-            let whatsat = stats.get(&(c.backend.clone(), "whatsat".to_owned()));
+            let whatsat = stats.get(&(c.backend.clone(), Scenario::Whatsat));
             Evidence {
                 whatsat_p99_us: whatsat.map(|s| s.p99_us.median),
                 whatsat_failed: whatsat.map_or(0, |s| s.failed),
@@ -250,9 +257,9 @@ fn recommendation(out: &mut String, v: &View<'_>) {
     );
     let _ = writeln!(
         out,
-        "| backend | maintenance | max sustainable IAMAT rate (p99 there) | memory per idle connection | WHATSAT p99, slow upstream | CPU per 1,000 IAMAT |"
+        "| backend | maintenance | max sustainable IAMAT rate (p99 there) | found to | confirmation: spread (max/min), passed | memory per idle connection | WHATSAT p99, slow upstream | server CPU per IAMAT |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for c in &ranked {
         let status = v
             .info(&c.backend)
@@ -263,10 +270,20 @@ fn recommendation(out: &mut String, v: &View<'_>) {
                     None => status,
                 },
             });
-        let at = match v.sustainable.get(&c.backend) {
-            Some(&(r, p99)) if r > 0.0 => format!(" ({})", ms(p99 as f64)),
+        let limit = v.sustainable.get(&c.backend);
+        let at = match limit {
+            Some(l) if l.rate > 0.0 => format!(" ({})", ms(l.p99_us as f64)),
             _ => String::new(),
         };
+        let (found_to, confirmation) = limit.map_or(("–".to_owned(), "–".to_owned()), |l| {
+            (
+                l.precision
+                    .map_or("–".to_owned(), |p| format!("{:.1}%", p * 100.0)),
+                l.spread.map_or("–".to_owned(), |s| {
+                    format!("{s:.3}, {} of {}", l.passed, l.repetitions)
+                }),
+            )
+        });
         let idle = v
             .idle
             .get(&c.backend)
@@ -274,16 +291,16 @@ fn recommendation(out: &mut String, v: &View<'_>) {
                 format!("{} at {k} connections", kib(s.median))
             });
         let whatsat = v
-            .stat(&c.backend, "whatsat")
+            .stat(&c.backend, Scenario::Whatsat)
             .map_or("not measured".to_owned(), |s| spread_ms(&s.p99_us));
         let cpu = v
-            .stat(&c.backend, "iamat")
+            .stat(&c.backend, Scenario::Iamat)
             .map_or("not measured".to_owned(), |s| {
-                format!("{:.0} ms", s.cpu_ms_per_1000.median)
+                us(s.cpu_us_per_command.median)
             });
         let _ = writeln!(
             out,
-            "| {} | {status} | {}{at} | {idle} | {whatsat} | {cpu} |",
+            "| {} | {status} | {}{at} | {found_to} | {confirmation} | {idle} | {whatsat} | {cpu} |",
             v.name(&c.backend),
             sustained(c.sustainable_rate)
         );
@@ -322,11 +339,54 @@ fn recommendation(out: &mut String, v: &View<'_>) {
         }
         let _ = writeln!(
             out,
-            "; medians with [min–max] over repetitions. Sources: `sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`."
+            "; medians with [min–max] over repetitions. Sources: `sustainable.csv`, `sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`."
         );
+        if let Some(l) = v.sustainable.get(&winner.backend) {
+            deciding_figure(out, &winner.backend, l);
+        }
         references(out, v, winner);
     }
     let _ = writeln!(out);
+}
+
+/// How firmly the winner's rate was measured.
+fn deciding_figure(out: &mut String, backend: &str, l: &Limit) {
+    let found = l
+        .precision
+        .map(|p| format!(", found to within {:.1}%", p * 100.0))
+        .unwrap_or_default();
+    match (stats::steady(l), l.spread) {
+        (Some(true), Some(spread)) => {
+            let _ = writeln!(
+                out,
+                "
+The deciding figure, {backend}'s {}{found}, held over {} confirmation repetitions ({} passed) with a spread of {spread:.3} (max/min achieved rate): within the {:.0}% the verdict needs.",
+                rate(l.rate),
+                l.repetitions,
+                l.passed,
+                stats::MAX_SPREAD * 100.0
+            );
+        }
+        (_, Some(spread)) => {
+            let _ = writeln!(
+                out,
+                "
+**The deciding figure is not steady in this run:** {backend}'s {}{found} spread by {spread:.3} (max/min achieved rate) over {} confirmation repetitions ({} passed), more than the {:.0}% the verdict needs; rerun on a quiet machine before relying on it.",
+                rate(l.rate),
+                l.repetitions,
+                l.passed,
+                stats::MAX_SPREAD * 100.0
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "
+The deciding figure, {backend}'s {}, comes from a stepped sweep without confirmation repetitions, so its spread is not known.",
+                rate(l.rate)
+            );
+        }
+    }
 }
 
 /// What the reference backends (other languages) mean for a team choosing between them and
@@ -405,12 +465,36 @@ fn machine(out: &mut String, v: &View<'_>) {
         if m.server_logs { "on" } else { "off" },
         m.loadgen_threads
     );
+    let cpus = |c: &[usize]| list(&c.iter().map(usize::to_string).collect::<Vec<_>>());
     let _ = writeln!(
         out,
-        "- CPU placement: {}",
-        match &m.pinning {
-            Some(p) => format!("{p} (`meta.json`)."),
-            None => "none; load generator, servers and places service shared the machine's cores (`meta.json` records no pinning).".to_owned(),
+        "- CPU placement (`meta.json`): {}",
+        match stats::placement(m) {
+            stats::Placement::Shared =>
+                "none; the load generator, the servers and the places service shared every core."
+                    .to_owned(),
+            stats::Placement::Pinned {
+                loadgen,
+                servers,
+                disjoint,
+            } => format!(
+                "the load generator on CPU {}, the servers and the places service on CPU {}{}",
+                if loadgen.is_empty() {
+                    "any".to_owned()
+                } else {
+                    cpus(&loadgen)
+                },
+                if servers.is_empty() {
+                    "any".to_owned()
+                } else {
+                    cpus(&servers)
+                },
+                if disjoint {
+                    ": disjoint cores, so the instrument took no CPU from the herd."
+                } else {
+                    ": **the sets overlap, so the load generator competed with the herd for CPU.**"
+                }
+            ),
         }
     );
     let _ = writeln!(
@@ -442,11 +526,16 @@ fn machine(out: &mut String, v: &View<'_>) {
                 }
             );
         }
-        Headroom::NoHerdRate { ceiling } => {
+        Headroom::NoHerdRate { ceiling, swept } => {
             let _ = writeln!(
                 out,
-                "- The load generator reached {} strict request/reply against a responder with no runtime (`ceiling.csv`); no herd sustained a measured rate in this run, so no ratio is stated.",
-                rate(ceiling)
+                "- The load generator reached {} strict request/reply against a responder with no runtime (`ceiling.csv`); {}, so no ratio to the herds is stated.",
+                rate(ceiling),
+                if swept {
+                    "no herd sustained even the first rate of its sweep"
+                } else {
+                    "the sweep did not run"
+                }
             );
         }
         Headroom::NotMeasured => {
@@ -455,6 +544,44 @@ fn machine(out: &mut String, v: &View<'_>) {
                 "- The load generator's ceiling was not measured in this run, so whether it limited the top rates is not shown."
             );
         }
+    }
+    let shapes = stats::instrument(&v.run.ceiling);
+    if shapes.is_empty() {
+        let _ = writeln!(
+            out,
+            "- The load generator's overhead against a bare client (no timing, no checks) was not measured in this run."
+        );
+    }
+    for s in &shapes {
+        let _ = writeln!(
+            out,
+            "- {}, {} connections{}: the load generator reached {} against the bare client's {} (`ceiling.csv`), {:.0}% of it: {}",
+            if s.pipeline == 1 {
+                "Strict request/reply"
+            } else {
+                "Pipelined"
+            },
+            s.connections,
+            if s.pipeline == 1 {
+                String::new()
+            } else {
+                format!(" × {} in flight", s.pipeline)
+            },
+            rate(s.loadgen),
+            rate(s.bare),
+            s.ratio * 100.0,
+            if s.enough {
+                format!(
+                    "at least the {:.0}% that makes it never the limit.",
+                    stats::INSTRUMENT * 100.0
+                )
+            } else {
+                format!(
+                    "**below {:.0}%: in this shape the instrument costs more than the comparison can afford.**",
+                    stats::INSTRUMENT * 100.0
+                )
+            }
+        );
     }
     let bound: Vec<String> = v
         .stats
@@ -471,7 +598,20 @@ fn machine(out: &mut String, v: &View<'_>) {
     }
     let missing = stats::not_measured(v.run);
     if !missing.is_empty() {
-        let _ = writeln!(out, "- Not measured in this run: {}.", list(&missing));
+        let names: Vec<String> = missing
+            .iter()
+            .map(|m| match m {
+                stats::Unmeasured::Scenario(Scenario::Sweep) => {
+                    "the sweep (the sustainable rate)".to_owned()
+                }
+                stats::Unmeasured::Scenario(Scenario::Idle) => "idle connections".to_owned(),
+                stats::Unmeasured::Scenario(Scenario::Propagation) => "propagation".to_owned(),
+                stats::Unmeasured::Scenario(s) => format!("the {s} scenario"),
+                stats::Unmeasured::Ceiling => "the load generator's ceiling".to_owned(),
+                stats::Unmeasured::Source => "the source facts (`source.json`)".to_owned(),
+            })
+            .collect();
+        let _ = writeln!(out, "- Not measured in this run: {}.", list(&names));
     }
     let _ = writeln!(
         out,
@@ -603,7 +743,7 @@ fn problems(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "## Problems met\n");
     let _ = writeln!(
         out,
-        "What the harness itself recorded while building and running the herds (`meta.json` problems, `summary.csv` failures):\n"
+        "What the harness itself recorded while building and running the herds (`meta.json` problems, `summary.csv` failures, `failures.csv`, failed `ceiling.csv` shapes, disturbed rows of `summary.csv` and `sweep.csv`):\n"
     );
     let mut any = false;
     for p in &v.run.meta.problems {
@@ -626,7 +766,59 @@ fn problems(out: &mut String, v: &View<'_>) {
             );
         }
     }
-    for r in v.run.sweep.iter().filter(|r| !r.sustainable) {
+    for f in stats::failures(&v.run.failures, &v.run.ceiling) {
+        any = true;
+        let _ = match f {
+            stats::Failure::Point(p) => writeln!(
+                out,
+                "- {} / {}: **failed** at {} after {} attempt(s): {}. No data row stands for it.",
+                v.name(&p.backend),
+                p.scenario,
+                p.point,
+                p.attempts,
+                p.reason.lines().next().unwrap_or_default()
+            ),
+            stats::Failure::Ceiling {
+                client,
+                connections,
+                pipeline,
+                reason,
+            } => writeln!(
+                out,
+                "- ceiling / {} client, {connections} connections × {pipeline} in flight: **failed**: {}. No data row stands for it.",
+                match client {
+                    Client::Bare => "bare",
+                    Client::Loadgen => "load generator",
+                },
+                reason.lines().next().unwrap_or_default()
+            ),
+        };
+    }
+    for d in stats::disturbed(&v.run.summary, &v.run.sweep) {
+        any = true;
+        let _ = writeln!(
+            out,
+            "- {} / {} at {}{}: **disturbed** (load average {:.2}, steal {:.1}%, {:.2} cores used outside the run) after its retries; left out of every table and chart.",
+            v.name(&d.backend),
+            d.scenario,
+            rate(d.target_rate),
+            d.repetition
+                .map(|r| format!(", repetition {r}"))
+                .unwrap_or_default(),
+            d.loadavg_1m,
+            d.steal_fraction * 100.0,
+            d.outside_cpu_cores
+        );
+    }
+    // A search fails points on purpose (that is how it brackets the limit): only a stepped
+    // sweep's failures are problems worth a line.
+    let searched = |b: &str| v.run.sustainable.iter().any(|r| r.backend == b);
+    for r in v
+        .run
+        .sweep
+        .iter()
+        .filter(|r| !r.sustainable && !r.disturbed && !searched(&r.backend))
+    {
         any = true;
         let why = if r.error_fraction > 0.0 {
             format!("{:.2}% of commands failed", r.error_fraction * 100.0)
@@ -769,19 +961,20 @@ fn performance(out: &mut String, v: &View<'_>) {
     );
     let _ = writeln!(
         out,
-        "| backend | scenario | achieved | p50 | p99 | p99.9 | CPU per 1,000 | peak RSS, 5 servers | failed |"
+        "| backend | scenario | achieved | p50 | p99 | p99.9 | server CPU per command | load generator CPU per command | peak RSS, 5 servers | failed |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for ((backend, scenario), s) in &v.stats {
         let _ = writeln!(
             out,
-            "| {} | {scenario} | {} | {} | {} | {} | {:.0} ms | {:.1} MiB | {} |",
+            "| {} | {scenario} | {} | {} | {} | {} | {} | {} | {:.1} MiB | {} |",
             v.name(backend),
             rate(s.achieved_rate.median),
             spread_ms(&s.p50_us),
             spread_ms(&s.p99_us),
             spread_ms(&s.p999_us),
-            s.cpu_ms_per_1000.median,
+            us(s.cpu_us_per_command.median),
+            us(s.loadgen_cpu_us_per_command.median),
             s.peak_rss_sum_bytes.median / f64::from(1u32 << 20),
             s.failed
         );
@@ -864,14 +1057,14 @@ fn node(out: &mut String, v: &View<'_>) {
         out,
         "Node.js runs one event loop on one thread per process and makes every socket operation asynchronous; a herd server in Node \
          would look like the event-loop shells here with one worker thread, and would need several processes (or worker threads with \
-         message passing) to use more than one core. {} keep the event-loop model but run it on a pool of \
+         message passing) to use more than one core. {} the event-loop model but run it on a pool of \
          threads that share one address space, so a single server uses every core with the same code, at the price of `Send` bounds \
          and explicit locking that Node's single thread never needs. Like Node, the async shells keep thousands of idle connections \
          cheap (see the idle table); {} the thread-per-connection cost that both designs avoid.{}\n",
-        if pooled.is_empty() {
-            "The Rust async runtimes (none in this run)".to_owned()
-        } else {
-            names(&pooled)
+        match pooled.len() {
+            0 => "The Rust async runtimes (none in this run) keep".to_owned(),
+            1 => format!("{} keeps", names(&pooled)),
+            _ => format!("{} keep", names(&pooled)),
         },
         if threaded.is_empty() {
             "no backend of this run shows".to_owned()

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::load::Run;
-use herd_records::{BackendInfo, CeilingRow, IdleRow, SummaryRow, SweepRow};
+use herd_records::{BackendInfo, IdleRow, Scenario, SummaryRow, SustainableRow, SweepRow};
+
+mod instrument;
+pub use instrument::*;
 
 /// Median, minimum and maximum of a set of repetitions.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -42,19 +44,26 @@ pub struct ScenarioStats {
     pub p50_us: Spread,
     pub p99_us: Spread,
     pub p999_us: Spread,
-    pub cpu_ms_per_1000: Spread,
+    /// The servers' CPU per answered command, microseconds.
+    pub cpu_us_per_command: Spread,
+    /// The load generator's own CPU per command sent, microseconds.
+    pub loadgen_cpu_us_per_command: Spread,
     pub peak_rss_sum_bytes: Spread,
     pub failed: u64,
     pub sent: u64,
     pub loadgen_bound: bool,
 }
 
-/// Per (backend, scenario) statistics of the fixed-rate scenarios (the sweep excluded).
-pub fn scenario_stats(rows: &[SummaryRow]) -> BTreeMap<(String, String), ScenarioStats> {
-    let mut groups: BTreeMap<(String, String), Vec<&SummaryRow>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.scenario != "sweep") {
+/// Per (backend, scenario) statistics of the fixed-rate scenarios (the sweep excluded), over
+/// the repetitions that were not disturbed: a disturbed row is listed, never used as data.
+pub fn scenario_stats(rows: &[SummaryRow]) -> BTreeMap<(String, Scenario), ScenarioStats> {
+    let mut groups: BTreeMap<(String, Scenario), Vec<&SummaryRow>> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.scenario != Scenario::Sweep && !r.disturbed)
+    {
         groups
-            .entry((r.backend.clone(), r.scenario.clone()))
+            .entry((r.backend.clone(), r.scenario))
             .or_default()
             .push(r);
     }
@@ -66,7 +75,8 @@ pub fn scenario_stats(rows: &[SummaryRow]) -> BTreeMap<(String, String), Scenari
                 p50_us: spread(rs.iter().map(|r| r.p50_us as f64)),
                 p99_us: spread(rs.iter().map(|r| r.p99_us as f64)),
                 p999_us: spread(rs.iter().map(|r| r.p999_us as f64)),
-                cpu_ms_per_1000: spread(rs.iter().map(|r| r.cpu_ms_per_1000)),
+                cpu_us_per_command: spread(rs.iter().map(|r| r.server_cpu_us_per_command)),
+                loadgen_cpu_us_per_command: spread(rs.iter().map(|r| r.loadgen_cpu_us_per_command)),
                 peak_rss_sum_bytes: spread(rs.iter().map(|r| r.peak_rss_sum_bytes as f64)),
                 failed: rs.iter().map(|r| r.errors + r.timeouts + r.wrong).sum(),
                 sent: rs.iter().map(|r| r.sent).sum(),
@@ -77,16 +87,61 @@ pub fn scenario_stats(rows: &[SummaryRow]) -> BTreeMap<(String, String), Scenari
         .collect()
 }
 
-/// The highest sweep rate each backend sustained (0 if none), with that step's p99.
-pub fn max_sustainable(sweep: &[SweepRow]) -> BTreeMap<String, (f64, u64)> {
-    let mut best: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+/// A backend's maximum sustainable IAMAT rate and how firmly it was found.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limit {
+    /// Commands/s; 0 when even the first rate failed.
+    pub rate: f64,
+    /// Median p99 at that rate, microseconds.
+    pub p99_us: u64,
+    /// The search's final interval over the rate ((lowest fail - highest pass) / highest
+    /// pass); `None` when nothing failed up to the cap, or for a plain stepped sweep.
+    pub precision: Option<f64>,
+    /// Max/min achieved rate over the confirmation repetitions, with their count and how many
+    /// passed; `None` without a confirmation (a stepped sweep).
+    pub spread: Option<f64>,
+    pub repetitions: u32,
+    pub passed: u32,
+}
+
+/// Each backend's limit: from `sustainable.csv` (the search's result) where the run has it,
+/// else the highest sustainable undisturbed point of `sweep.csv` (0 if none passed). A
+/// backend with neither was not measured and is absent.
+pub fn sustainable(found: &[SustainableRow], sweep: &[SweepRow]) -> BTreeMap<String, Limit> {
+    let mut best: BTreeMap<String, Limit> = BTreeMap::new();
     for r in sweep {
-        let entry = best.entry(r.backend.clone()).or_insert((0.0, 0));
-        if r.sustainable && r.target_rate > entry.0 {
-            *entry = (r.target_rate, r.p99_us);
+        let entry = best.entry(r.backend.clone()).or_default();
+        if r.sustainable && !r.disturbed && r.target_rate > entry.rate {
+            *entry = Limit {
+                rate: r.target_rate,
+                p99_us: r.p99_us,
+                ..Limit::default()
+            };
         }
     }
+    for r in found {
+        best.insert(
+            r.backend.clone(),
+            Limit {
+                rate: r.rate,
+                p99_us: r.p99_us,
+                precision: r.lowest_fail.map(|_| r.precision),
+                spread: (r.repetitions > 0).then_some(r.spread),
+                repetitions: r.repetitions,
+                passed: r.passed,
+            },
+        );
+    }
     best
+}
+
+/// The deciding figure is reproducible when its confirmation repetitions spread (max/min)
+/// by at most this fraction.
+pub const MAX_SPREAD: f64 = 0.10;
+
+/// Whether a limit's confirmation was steady: `None` when it had none.
+pub fn steady(limit: &Limit) -> Option<bool> {
+    limit.spread.map(|s| s <= 1.0 + MAX_SPREAD)
 }
 
 /// Resident bytes per idle connection at the largest connection count measured.
@@ -125,10 +180,6 @@ pub const NEAR_BEST: f64 = 0.25;
 /// Shell code within this fraction of the smallest shell counts as a strength.
 pub const CODE_SLACK: f64 = 0.20;
 
-/// The load generator must reach this multiple of the best herd rate against the
-/// runtime-free responder for the top rates to be the herd's, not the instrument's.
-pub const HEADROOM: f64 = 2.0;
-
 /// What the recommendation rule saw for one backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -166,7 +217,7 @@ pub fn maintained(info: &BackendInfo) -> bool {
 /// One candidate per backend of the run, from the run's own tables.
 pub fn candidates(
     backends: &[BackendInfo],
-    sustainable: &BTreeMap<String, (f64, u64)>,
+    sustainable: &BTreeMap<String, Limit>,
     idle: &BTreeMap<String, (usize, Spread)>,
 ) -> Vec<Candidate> {
     backends
@@ -175,7 +226,7 @@ pub fn candidates(
             backend: b.name.clone(),
             language: b.language.clone(),
             maintained: maintained(b),
-            sustainable_rate: sustainable.get(&b.name).map(|s| s.0),
+            sustainable_rate: sustainable.get(&b.name).map(|s| s.rate),
             idle_bytes: idle.get(&b.name).map(|i| i.1.median),
         })
         .collect()
@@ -434,48 +485,6 @@ pub fn judge(c: &Candidate, e: &Evidence, m: Maintenance, f: &Field) -> Vec<Judg
     out
 }
 
-/// Whether the load generator had room above the herds, from the strict request/reply rows
-/// of `ceiling.csv`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Headroom {
-    /// No ceiling measurement in the run.
-    NotMeasured,
-    /// A ceiling, but no herd rate to set it against (no sweep ran).
-    NoHerdRate { ceiling: f64 },
-    Ratio {
-        ceiling: f64,
-        best_herd: f64,
-        ratio: f64,
-        /// At least [`HEADROOM`]: the instrument was not the limit.
-        enough: bool,
-    },
-}
-
-/// The ceiling against the best sustained herd rate; `best_herd` is `None` when no sweep ran
-/// (or none sustained anything), and then no ratio is computed.
-pub fn headroom(ceiling: &[CeilingRow], best_herd: Option<f64>) -> Headroom {
-    let Some(ceiling) = ceiling
-        .iter()
-        .filter(|c| c.pipeline == 1 && c.achieved_rate > 0.0)
-        .map(|c| c.achieved_rate)
-        .reduce(f64::max)
-    else {
-        return Headroom::NotMeasured;
-    };
-    match best_herd.filter(|b| *b > 0.0) {
-        None => Headroom::NoHerdRate { ceiling },
-        Some(best_herd) => {
-            let ratio = ceiling / best_herd;
-            Headroom::Ratio {
-                ceiling,
-                best_herd,
-                ratio,
-                enough: ratio >= HEADROOM,
-            }
-        }
-    }
-}
-
 /// A reference backend (another language) set against the recommended one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
@@ -503,75 +512,6 @@ pub fn references(candidates: &[Candidate], against: &Candidate) -> Vec<Referenc
             idle_ratio: ratio(c.idle_bytes, against.idle_bytes),
         })
         .collect()
-}
-
-/// The backends and scenarios a run's command line selected; both empty for a whole run.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Selection {
-    pub backends: Vec<String>,
-    pub scenarios: Vec<String>,
-}
-
-impl Selection {
-    /// A run that measured only part of the suite.
-    pub fn partial(&self) -> bool {
-        !self.backends.is_empty() || !self.scenarios.is_empty()
-    }
-}
-
-/// Reads `--backend X` / `--backend=X` and `--scenario X` / `--scenario=X` from the command
-/// line recorded in `meta.json`.
-pub fn selection(command_line: &[String]) -> Selection {
-    let mut sel = Selection::default();
-    let mut args = command_line.iter();
-    while let Some(arg) = args.next() {
-        for (flag, into) in [
-            ("--backend", &mut sel.backends),
-            ("--scenario", &mut sel.scenarios),
-        ] {
-            if arg == flag {
-                into.extend(args.next().cloned());
-            } else if let Some(value) = arg.strip_prefix(flag).and_then(|v| v.strip_prefix('=')) {
-                into.push(value.to_owned());
-            }
-        }
-    }
-    sel
-}
-
-/// The parts of the suite a run holds no data for, in the suite's order, named as the
-/// report names them.
-pub fn not_measured(run: &Run) -> Vec<&'static str> {
-    let has = |scenario: &str| run.summary.iter().any(|r| r.scenario == scenario);
-    let mut out = Vec::new();
-    for (scenario, what) in [
-        ("iamat", "the iamat scenario"),
-        ("whatsat", "the whatsat scenario"),
-        ("mixed", "the mixed scenario"),
-    ] {
-        if !has(scenario) {
-            out.push(what);
-        }
-    }
-    if run.propagation.is_empty() {
-        out.push("propagation");
-    }
-    if run.idle.is_empty() {
-        out.push("idle connections");
-    }
-    if !has("churn") {
-        out.push("the churn scenario");
-    }
-    if run.sweep.is_empty() {
-        out.push("the sweep (the sustainable rate)");
-    }
-    if run.ceiling.is_empty() {
-        out.push("the load generator's ceiling");
-    }
-    if run.source.is_none() {
-        out.push("the source facts (`source.json`)");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -812,51 +752,12 @@ mod tests {
     }
 
     #[test]
-    fn headroom_needs_both_a_ceiling_and_a_herd_rate() {
-        let row = |pipeline: usize, rate: f64| CeilingRow {
-            connections: 16,
-            pipeline,
-            achieved_rate: rate,
-            p99_us: 1,
-            loadgen_cpu_cores: 1.0,
-            responder_cpu_cores: 1.0,
-        };
-        assert_eq!(headroom(&[], Some(1.0)), Headroom::NotMeasured);
-        // Pipelined rows and zero rows are not the strict ceiling.
-        assert_eq!(
-            headroom(&[row(16, 400_000.0), row(1, 0.0)], Some(1.0)),
-            Headroom::NotMeasured
-        );
-        let rows = [row(1, 60_000.0), row(1, 80_000.0), row(16, 400_000.0)];
-        assert_eq!(
-            headroom(&rows, None),
-            Headroom::NoHerdRate { ceiling: 80_000.0 }
-        );
-        assert_eq!(
-            headroom(&rows, Some(0.0)),
-            Headroom::NoHerdRate { ceiling: 80_000.0 }
-        );
-        assert_eq!(
-            headroom(&rows, Some(40_000.0)),
-            Headroom::Ratio {
-                ceiling: 80_000.0,
-                best_herd: 40_000.0,
-                ratio: 2.0,
-                enough: true
-            }
-        );
-        assert!(matches!(
-            headroom(&rows, Some(40_001.0)),
-            Headroom::Ratio { enough: false, .. }
-        ));
-    }
-
-    #[test]
-    fn max_sustainable_takes_the_highest_passing_step() {
-        let row = |rate: f64, ok: bool| SweepRow {
-            backend: "t".into(),
-            scenario: "iamat".into(),
+    fn the_search_result_is_the_limit_and_a_stepped_sweep_the_fallback() {
+        let row = |backend: &str, rate: f64, ok: bool, disturbed: bool| SweepRow {
+            backend: backend.into(),
+            scenario: Scenario::Iamat,
             step: 0,
+            phase: herd_records::Phase::Ramp,
             target_rate: rate,
             achieved_rate: rate,
             p50_us: 1,
@@ -865,27 +766,106 @@ mod tests {
             p99_max_us: 0,
             error_fraction: 0.0,
             sustainable: ok,
+            server_cpu_us_per_command: 0.0,
+            loadgen_cpu_us_per_command: 0.0,
+            loadavg_1m: 0.0,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.0,
+            disturbed,
         };
-        let best = max_sustainable(&[row(2_000.0, true), row(4_000.0, true), row(8_000.0, false)]);
-        assert_eq!(best["t"], (4_000.0, 4_000));
+        let sweep = [
+            row("t", 2_000.0, true, false),
+            row("t", 4_000.0, true, false),
+            // A disturbed pass is not evidence.
+            row("t", 6_000.0, true, true),
+            row("t", 8_000.0, false, false),
+            row("u", 2_000.0, false, false),
+            row("s", 2_000.0, true, false),
+        ];
+        let found = [SustainableRow {
+            backend: "s".into(),
+            scenario: Scenario::Iamat,
+            rate: 5_100.0,
+            highest_pass: 5_100.0,
+            lowest_fail: Some(5_300.0),
+            precision: 0.04,
+            repetitions: 5,
+            passed: 5,
+            achieved_min: 5_000.0,
+            achieved_max: 5_200.0,
+            spread: 1.04,
+            p99_us: 3_000,
+        }];
+        let limits = sustainable(&found, &sweep);
+        assert_eq!(
+            limits["t"],
+            Limit {
+                rate: 4_000.0,
+                p99_us: 4_000,
+                ..Limit::default()
+            }
+        );
+        assert_eq!(limits["u"].rate, 0.0, "swept, nothing passed");
+        assert_eq!(limits["s"].rate, 5_100.0, "the search's result wins");
+        assert_eq!(limits["s"].precision, Some(0.04));
+        assert_eq!(steady(&limits["s"]), Some(true));
+        assert_eq!(steady(&limits["t"]), None);
+        assert!(!limits.contains_key("v"));
+        let mut wide = limits["s"];
+        wide.spread = Some(1.1001);
+        assert_eq!(steady(&wide), Some(false));
+        // Nothing failed up to the cap: no precision to state.
+        let capped = SustainableRow {
+            lowest_fail: None,
+            ..found[0].clone()
+        };
+        assert_eq!(sustainable(&[capped], &[])["s"].precision, None);
     }
 
     #[test]
-    fn a_selection_on_the_command_line_makes_a_partial_run() {
-        let line = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
-        let sel = selection(&line(
-            "loadgen run --backend tokio --scenario=iamat --backend=smol --full",
-        ));
-        assert_eq!(sel.backends, ["tokio", "smol"]);
-        assert_eq!(sel.scenarios, ["iamat"]);
-        assert!(sel.partial());
-        assert!(!selection(&line("loadgen run --run-id x --out results/x --full")).partial());
-        // A flag at the very end with no value selects nothing.
-        assert_eq!(
-            selection(&line("loadgen run --backend")),
-            Selection::default()
-        );
-        // `--backends-dir`-like flags are not a selection.
-        assert!(!selection(&line("loadgen run --backendx=1")).partial());
+    fn disturbed_rows_are_not_data() {
+        let row = |rep: u32, p99: u64, disturbed: bool| SummaryRow {
+            backend: "t".into(),
+            scenario: Scenario::Iamat,
+            repetition: rep,
+            target_rate: 1000.0,
+            achieved_rate: 1000.0,
+            connections: 1,
+            pipeline: 1,
+            duration_s: 1.0,
+            sent: 10,
+            ok: 10,
+            errors: 0,
+            timeouts: 0,
+            wrong: 0,
+            p50_us: 1,
+            p90_us: 1,
+            p99_us: p99,
+            p999_us: 1,
+            max_us: 1,
+            mean_us: 1.0,
+            server_cpu_us_per_command: 50.0,
+            loadgen_cpu_us_per_command: 5.0,
+            server_cpu_cores: 0.1,
+            peak_rss_sum_bytes: 1,
+            peak_rss_max_bytes: 1,
+            server_threads: 1,
+            loadgen_cpu_cores: 0.1,
+            loadgen_bound: false,
+            loadavg_1m: 0.0,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.0,
+            disturbed,
+        };
+        let stats = scenario_stats(&[
+            row(0, 100, false),
+            row(1, 900_000, true),
+            row(2, 300, false),
+        ]);
+        let s = &stats[&("t".to_owned(), Scenario::Iamat)];
+        assert_eq!(s.p99_us.n, 2);
+        assert_eq!(s.p99_us.max, 300.0);
+        assert_eq!(s.sent, 20);
+        assert!(scenario_stats(&[row(0, 1, true)]).is_empty());
     }
 }

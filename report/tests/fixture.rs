@@ -28,7 +28,7 @@ fn backend(name: &str, status: &str) -> BackendInfo {
 fn summary(backend: &str, scenario: &str, rep: u32, p99: u64) -> SummaryRow {
     SummaryRow {
         backend: backend.into(),
-        scenario: scenario.into(),
+        scenario: scenario.parse().expect("scenario"),
         repetition: rep,
         target_rate: 1000.0,
         achieved_rate: 1000.0,
@@ -46,13 +46,18 @@ fn summary(backend: &str, scenario: &str, rep: u32, p99: u64) -> SummaryRow {
         p999_us: p99 * 2,
         max_us: p99 * 3,
         mean_us: p99 as f64 / 3.0,
-        cpu_ms_per_1000: 100.0,
+        server_cpu_us_per_command: 100.0,
+        loadgen_cpu_us_per_command: 20.0,
         server_cpu_cores: 0.1,
         peak_rss_sum_bytes: 50 << 20,
         peak_rss_max_bytes: 10 << 20,
         server_threads: 20,
         loadgen_cpu_cores: 0.3,
         loadgen_bound: false,
+        loadavg_1m: 0.5,
+        steal_fraction: 0.0,
+        outside_cpu_cores: 0.01,
+        disturbed: false,
     }
 }
 
@@ -62,8 +67,9 @@ fn sweep(backend: &str, rates: &[(f64, bool)]) -> Vec<SweepRow> {
         .enumerate()
         .map(|(i, &(rate, ok))| SweepRow {
             backend: backend.into(),
-            scenario: "iamat".into(),
+            scenario: Scenario::Iamat,
             step: i as u32,
+            phase: Phase::Ramp,
             target_rate: rate,
             achieved_rate: rate,
             p50_us: 200,
@@ -72,8 +78,28 @@ fn sweep(backend: &str, rates: &[(f64, bool)]) -> Vec<SweepRow> {
             p99_max_us: 2_500,
             error_fraction: 0.0,
             sustainable: ok,
+            // Cheaper per command as the rate rises (batching).
+            server_cpu_us_per_command: 400_000.0 / (rate + 2_000.0),
+            loadgen_cpu_us_per_command: 20.0,
+            loadavg_1m: 0.5,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.01,
+            disturbed: false,
         })
         .collect()
+}
+
+fn ceiling(client: Client, c: usize, p: usize, rate: f64, failure: Option<&str>) -> CeilingRow {
+    CeilingRow {
+        client,
+        connections: c,
+        pipeline: p,
+        achieved_rate: rate,
+        p99_us: (client == Client::Loadgen).then_some(300),
+        client_cpu_cores: 1.0,
+        responder_cpu_cores: 0.9,
+        failure: failure.map(str::to_owned),
+    }
 }
 
 /// Writes a fixture run where `fast` sustains the higher rate.
@@ -103,13 +129,14 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             backend("asyncio", "maintained"),
         ],
         server_logs: true,
-        pinning: None,
+        loadgen_cpus: vec![1],
+        server_cpus: vec![0],
         places_latency: "20ms".into(),
         loadgen_threads: 1,
         p99_objective_us: 10_000,
         problems: vec![Problem {
             backend: "threads".into(),
-            scenario: "idle".into(),
+            scenario: Scenario::Idle,
             what: "server Clark exited".into(),
         }],
     };
@@ -126,6 +153,10 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             ));
         }
     }
+    // A repetition the machine disturbed: listed, never data (its p99 would show otherwise).
+    let mut noisy = summary("smol", "iamat", 3, 400_000);
+    (noisy.disturbed, noisy.loadavg_1m, noisy.outside_cpu_cores) = (true, 3.5, 1.2);
+    rows.push(noisy);
     write_csv(&dir.join(SUMMARY_FILE), &rows).expect("summary");
     let mut s = sweep(
         fast,
@@ -140,6 +171,11 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
         slow,
         &[(2_000.0, true), (4_000.0, true), (8_000.0, false)],
     ));
+    // A disturbed pass above the slow backend's limit: not evidence of a higher limit.
+    let mut disturbed = sweep(slow, &[(6_000.0, true)]);
+    disturbed[0].disturbed = true;
+    disturbed[0].steal_fraction = 0.2;
+    s.extend(disturbed);
     // The discontinued runtime is fastest of all: it must still not be recommended.
     s.extend(sweep(
         "async-std",
@@ -179,16 +215,51 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
     .expect("prop");
     write_csv(
         &dir.join(CEILING_FILE),
-        &[CeilingRow {
-            connections: 16,
-            pipeline: 1,
-            achieved_rate: 80_000.0,
-            p99_us: 300,
-            loadgen_cpu_cores: 1.0,
-            responder_cpu_cores: 0.9,
-        }],
+        &[
+            ceiling(Client::Bare, 100, 1, 88_000.0, None),
+            ceiling(Client::Loadgen, 100, 1, 80_000.0, None),
+            ceiling(Client::Bare, 16, 16, 1_000_000.0, None),
+            ceiling(Client::Loadgen, 16, 16, 450_000.0, None),
+            ceiling(
+                Client::Loadgen,
+                1000,
+                1,
+                0.0,
+                Some("connection reset by the responder, 3 attempts"),
+            ),
+        ],
     )
     .expect("ceiling");
+    // The search's result for the fast backend; the others stand for stepped sweeps.
+    write_csv(
+        &dir.join(SUSTAINABLE_FILE),
+        &[SustainableRow {
+            backend: fast.into(),
+            scenario: Scenario::Iamat,
+            rate: 8_000.0,
+            highest_pass: 8_000.0,
+            lowest_fail: Some(8_400.0),
+            precision: 0.05,
+            repetitions: 5,
+            passed: 5,
+            achieved_min: 7_900.0,
+            achieved_max: 8_100.0,
+            spread: 8_100.0 / 7_900.0,
+            p99_us: 2_000,
+        }],
+    )
+    .expect("sustainable");
+    write_csv(
+        &dir.join(FAILURES_FILE),
+        &[FailureRow {
+            backend: "threads".into(),
+            scenario: Scenario::Whatsat,
+            point: "rate 1000 rep 3".into(),
+            attempts: 3,
+            reason: "server Clark exited".into(),
+        }],
+    )
+    .expect("failures");
     let source = SourceFacts {
         protocol_code_lines: 2000,
         shell_code_lines: 500,
@@ -354,10 +425,17 @@ fn a_partial_run_says_what_it_did_not_measure() {
     let rows: Vec<SummaryRow> = read_csv::<SummaryRow>(&run.join(SUMMARY_FILE))
         .expect("summary")
         .into_iter()
-        .filter(|r| r.backend == "smol" && r.scenario == "iamat")
+        .filter(|r| r.backend == "smol" && r.scenario == Scenario::Iamat)
         .collect();
     write_csv(&run.join(SUMMARY_FILE), &rows).expect("summary");
-    for file in [SWEEP_FILE, IDLE_FILE, PROPAGATION_FILE, SOURCE_FILE] {
+    for file in [
+        SWEEP_FILE,
+        SUSTAINABLE_FILE,
+        FAILURES_FILE,
+        IDLE_FILE,
+        PROPAGATION_FILE,
+        SOURCE_FILE,
+    ] {
         std::fs::remove_file(run.join(file)).expect(file);
     }
     let report = run.join("REPORT.md");
@@ -374,13 +452,16 @@ fn a_partial_run_says_what_it_did_not_measure() {
     assert!(!text.contains("sustained even the first rate"), "{text}");
     assert!(
         text.contains(
-            "| smol | maintained | not measured | not measured | not measured | 100 ms |"
+            "| smol | maintained | not measured | – | – | not measured | not measured | 100 µs |"
         ),
         "{text}"
     );
-    assert!(text.contains("no ratio is stated"), "{text}");
     assert!(
-        !text.contains('×'),
+        text.contains("the sweep did not run, so no ratio to the herds is stated"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("× the best sustained herd rate"),
         "no ratio computed from absent data: {text}"
     );
     assert!(
@@ -416,5 +497,40 @@ fn a_partial_run_never_takes_the_project_report_path() {
     assert_eq!(
         report::report_path(&run, Some(elsewhere.clone())).expect("elsewhere"),
         elsewhere
+    );
+}
+
+#[test]
+fn the_instrument_failures_and_disturbance_are_stated_never_drawn() {
+    let (text, _dir) = render("smol", "threads");
+    for needle in [
+        // Loadgen against the bare client, both shapes, with the verdict on each.
+        "Strict request/reply, 100 connections: the load generator reached 80.0k/s against the bare client's 88.0k/s (`ceiling.csv`), 91% of it: at least the 90%",
+        "Pipelined, 16 connections × 16 in flight: the load generator reached 450.0k/s against the bare client's 1000.0k/s (`ceiling.csv`), 45% of it: **below 90%",
+        // Placement from meta.json.
+        "the load generator on CPU 1, the servers and the places service on CPU 0: disjoint cores",
+        // Failures with their reasons, not rows of zeros.
+        "- threads / whatsat: **failed** at rate 1000 rep 3 after 3 attempt(s): server Clark exited.",
+        "- ceiling / load generator client, 1000 connections × 1 in flight: **failed**: connection reset by the responder, 3 attempts.",
+        // Disturbed points listed.
+        "- smol / iamat at 1000/s, repetition 3: **disturbed** (load average 3.50, steal 0.0%, 1.20 cores used outside the run)",
+        "- threads / sweep at 6000/s: **disturbed** (load average 0.50, steal 20.0%",
+        // The deciding figure's spread, and the search's precision.
+        "| smol | maintained | 8000/s (2.00 ms) | 5.0% | 1.025, 5 of 5 |",
+        "held over 5 confirmation repetitions (5 passed) with a spread of 1.025",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // The disturbed repetition's p99 (400 ms) is in no table, and the disturbed sweep pass
+    // did not raise threads' limit.
+    assert!(!text.contains("400 ms"), "{text}");
+    assert!(
+        text.contains("| threads | maintained | 4000/s (2.00 ms) |"),
+        "{text}"
+    );
+    // The stepped sweep's limit has no confirmation to show.
+    assert!(
+        text.contains("| threads | maintained | 4000/s (2.00 ms) | – | – |"),
+        "{text}"
     );
 }
