@@ -339,7 +339,12 @@ fn recommendation(out: &mut String, v: &View<'_>) {
         }
         let _ = writeln!(
             out,
-            "; medians with [min–max] over repetitions. Sources: `sustainable.csv`, `sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`."
+            "; medians with [min–max] over repetitions. Sources: {}`sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`.",
+            if v.run.sustainable.is_empty() {
+                ""
+            } else {
+                "`sustainable.csv`, "
+            }
         );
         if let Some(l) = v.sustainable.get(&winner.backend) {
             deciding_figure(out, &winner.backend, l);

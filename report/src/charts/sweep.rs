@@ -25,9 +25,15 @@ pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
         }
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         if let Some(l) = limits.get(&b.name).filter(|l| l.rate > 0.0) {
+            // Where the line passes the limit: the measured point at that offered rate.
+            let at = run
+                .sweep
+                .iter()
+                .find(|r| r.backend == b.name && !r.disturbed && r.target_rate == l.rate)
+                .map_or(l.rate, |r| r.achieved_rate);
             marks.push(Mark {
                 series: series.len(),
-                at: (l.rate, l.p99_us as f64 / 1000.0),
+                at: (at, l.p99_us as f64 / 1000.0),
             });
         }
         series.push((legend(b), pts));
