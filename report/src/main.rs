@@ -63,12 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Collect { run } => {
             let meta = herd_records::read_meta(&run)?;
             let root = std::env::current_dir()?;
-            let backends: Vec<(String, String)> = meta
-                .backends
-                .iter()
-                .map(|b| (b.name.clone(), format!("herd-{}", b.name)))
-                .collect();
-            let facts = report::collect::collect(&root, &backends)?;
+            let facts = report::collect::collect(&root, &meta.backends)?;
             herd_records::write_json(&run.join(herd_records::SOURCE_FILE), &facts)
         }
         Command::Render { run, out } => {
