@@ -209,7 +209,7 @@ pub(super) fn problems(out: &mut String, v: &View<'_>) {
         let _ = writeln!(
             out,
             "- {} / {}: {}",
-            p.backend,
+            v.name(&p.backend),
             p.scenario,
             p.what.lines().next().unwrap_or_default()
         );
@@ -219,8 +219,10 @@ pub(super) fn problems(out: &mut String, v: &View<'_>) {
             any = true;
             let _ = writeln!(
                 out,
-                "- {backend} / {scenario}: {} of {} commands failed, timed out or got a wrong reply.",
-                s.failed, s.sent
+                "- {} / {scenario}: {} of {} commands failed, timed out or got a wrong reply.",
+                v.name(backend),
+                s.failed,
+                s.sent
             );
         }
     }
@@ -286,7 +288,7 @@ pub(super) fn problems(out: &mut String, v: &View<'_>) {
         let _ = writeln!(
             out,
             "- {} / sweep: not sustainable at {} ({why}).",
-            r.backend,
+            v.name(&r.backend),
             rate(r.target_rate)
         );
     }
