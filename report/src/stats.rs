@@ -139,6 +139,15 @@ pub fn sustainable(found: &[SustainableRow], sweep: &[SweepRow]) -> BTreeMap<Str
 /// by at most this fraction.
 pub const MAX_SPREAD: f64 = 0.10;
 
+/// The search must bracket each limit to within this fraction for rates 10% apart to be
+/// told apart.
+pub const PRECISION: f64 = 0.05;
+
+/// Whether a limit was found precisely enough: `None` when the search did not bracket it.
+pub fn precise(limit: &Limit) -> Option<bool> {
+    limit.precision.map(|p| p <= PRECISION + 1e-9)
+}
+
 /// Whether a limit's confirmation was steady: `None` when it had none.
 pub fn steady(limit: &Limit) -> Option<bool> {
     limit.spread.map(|s| s <= 1.0 + MAX_SPREAD)
@@ -809,6 +818,13 @@ mod tests {
         assert_eq!(limits["s"].rate, 5_100.0, "the search's result wins");
         assert_eq!(limits["s"].precision, Some(0.04));
         assert_eq!(steady(&limits["s"]), Some(true));
+        assert_eq!(precise(&limits["s"]), Some(true));
+        assert_eq!(precise(&limits["t"]), None);
+        let coarse = Limit {
+            precision: Some(0.051),
+            ..limits["s"]
+        };
+        assert_eq!(precise(&coarse), Some(false));
         assert_eq!(steady(&limits["t"]), None);
         assert!(!limits.contains_key("v"));
         let mut wide = limits["s"];

@@ -68,8 +68,15 @@ pub(super) fn recommendation(out: &mut String, v: &View<'_>) {
         };
         let (found_to, confirmation) = limit.map_or(("–".to_owned(), "–".to_owned()), |l| {
             (
-                l.precision
-                    .map_or("–".to_owned(), |p| format!("{:.1}%", p * 100.0)),
+                match (l.precision, stats::precise(l)) {
+                    (Some(p), Some(true)) => format!("{:.1}%", p * 100.0),
+                    (Some(p), _) => format!(
+                        "**{:.1}%**, coarser than {:.0}%",
+                        p * 100.0,
+                        stats::PRECISION * 100.0
+                    ),
+                    _ => "–".to_owned(),
+                },
                 l.spread.map_or("–".to_owned(), |s| {
                     format!("{s:.3}, {} of {}", l.passed, l.repetitions)
                 }),
