@@ -16,7 +16,7 @@ pub mod stats;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 /// Loads the run in `run_dir`, draws its charts into `run_dir/charts`, and writes the
 /// markdown to `report_file` (chart links are relative to it).
@@ -66,4 +66,31 @@ pub fn report_path(run_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<PathB
         );
     }
     Ok(out)
+}
+
+/// The newest whole run under `results` (one with `meta.json` that selected no backends or
+/// scenarios), else the newest run of any kind. Run directories are named by UTC time, so
+/// the newest sorts last.
+pub fn newest_run(results: &Path) -> anyhow::Result<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(results)
+        .with_context(|| {
+            format!(
+                "no {} directory; run scripts/bench-all first",
+                results.display()
+            )
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join(herd_records::META_FILE).is_file())
+        .collect();
+    runs.sort();
+    let whole = runs.iter().rev().find(|p| {
+        herd_records::read_meta(p).is_ok_and(|m| !stats::selection(&m.command_line).partial())
+    });
+    whole.cloned().or_else(|| runs.pop()).with_context(|| {
+        format!(
+            "no run with meta.json under {}; run scripts/bench-all first",
+            results.display()
+        )
+    })
 }

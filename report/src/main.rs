@@ -1,6 +1,5 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Turns herdbench results into charts and a markdown recommendation.
@@ -31,33 +30,6 @@ enum Command {
     },
 }
 
-/// The newest whole run under `results` (one with `meta.json` that selected no backends or
-/// scenarios), else the newest run of any kind.
-fn newest_run(results: &Path) -> anyhow::Result<PathBuf> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(results)
-        .with_context(|| {
-            format!(
-                "no {} directory; run scripts/bench-all first",
-                results.display()
-            )
-        })?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join(herd_records::META_FILE).is_file())
-        .collect();
-    runs.sort();
-    let whole = runs.iter().rev().find(|p| {
-        herd_records::read_meta(p)
-            .is_ok_and(|m| !report::stats::selection(&m.command_line).partial())
-    });
-    whole.cloned().or_else(|| runs.pop()).with_context(|| {
-        format!(
-            "no run with meta.json under {}; run scripts/bench-all first",
-            results.display()
-        )
-    })
-}
-
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Collect { run } => {
@@ -69,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Render { run, out } => {
             let run = match run {
                 Some(r) => r,
-                None => newest_run(Path::new("results"))?,
+                None => report::newest_run(Path::new("results"))?,
             };
             let out = report::report_path(&run, out)?;
             report::generate(&run, &out)?;

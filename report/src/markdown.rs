@@ -49,7 +49,9 @@ fn kib(bytes: f64) -> String {
 }
 
 fn rate(r: f64) -> String {
-    if r >= 10_000.0 {
+    if r >= 1_000_000.0 {
+        format!("{:.2}M/s", r / 1_000_000.0)
+    } else if r >= 10_000.0 {
         format!("{:.1}k/s", r / 1000.0)
     } else {
         format!("{r:.0}/s")

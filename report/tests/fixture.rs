@@ -506,7 +506,7 @@ fn the_instrument_failures_and_disturbance_are_stated_never_drawn() {
     for needle in [
         // Loadgen against the bare client, both shapes, with the verdict on each.
         "Strict request/reply, 100 connections: the load generator reached 80.0k/s against the bare client's 88.0k/s (`ceiling.csv`), 91% of it: at least the 90%",
-        "Pipelined, 16 connections × 16 in flight: the load generator reached 450.0k/s against the bare client's 1000.0k/s (`ceiling.csv`), 45% of it: **below 90%",
+        "Pipelined, 16 connections × 16 in flight: the load generator reached 450.0k/s against the bare client's 1.00M/s (`ceiling.csv`), 45% of it: **below 90%",
         // Placement from meta.json.
         "the load generator on CPU 1, the servers and the places service on CPU 0: disjoint cores",
         // Failures with their reasons, not rows of zeros.
@@ -533,4 +533,37 @@ fn the_instrument_failures_and_disturbance_are_stated_never_drawn() {
         text.contains("| threads | maintained | 4000/s (2.00 ms) | – | – |"),
         "{text}"
     );
+}
+
+#[test]
+fn scripts_report_picks_the_newest_whole_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, partial: bool| {
+        let run = dir.path().join(name);
+        std::fs::create_dir_all(&run).expect("run dir");
+        write_run(&run, "smol", "threads");
+        if partial {
+            let mut meta = read_meta(&run).expect("meta");
+            meta.command_line = ["loadgen", "run", "--backend", "smol"]
+                .map(String::from)
+                .to_vec();
+            write_json(&run.join(META_FILE), &meta).expect("meta");
+        }
+    };
+    write("20260101-000000", false);
+    write("20260102-000000", false);
+    write("20260103-000000", true);
+    std::fs::create_dir_all(dir.path().join("20260104-000000")).expect("no meta");
+    assert_eq!(
+        report::newest_run(dir.path()).expect("newest"),
+        dir.path().join("20260102-000000")
+    );
+    let only_partial = tempfile::tempdir().expect("tempdir");
+    let run = only_partial.path().join("20260103-000000");
+    std::fs::rename(dir.path().join("20260103-000000"), &run).expect("move");
+    assert_eq!(
+        report::newest_run(only_partial.path()).expect("newest"),
+        run
+    );
+    assert!(report::newest_run(&dir.path().join("absent")).is_err());
 }
