@@ -335,11 +335,35 @@ fn every_section_is_there_with_the_fixture_numbers() {
         "cpu.svg",
         "propagation.svg",
         "spectrum-iamat.svg",
+        "cpu-per-command.svg",
     ] {
         let svg =
             std::fs::read_to_string(dir.path().join("fixture/charts").join(chart)).expect(chart);
         assert!(svg.starts_with("<svg"), "{chart}");
     }
+    let chart = |name: &str| {
+        std::fs::read_to_string(dir.path().join("fixture/charts").join(name)).expect(name)
+    };
+    // Scenarios by name on the CPU chart (the fixture measured iamat and whatsat only), and
+    // bars, not a line.
+    let cpu = chart("cpu.svg");
+    assert!(
+        cpu.contains("\niamat\n") && cpu.contains("\nwhatsat\n"),
+        "{cpu}"
+    );
+    assert!(
+        !cpu.contains("\nmixed\n"),
+        "an unmeasured scenario gets no group"
+    );
+    // Four backends in two scenarios: eight bars (plus the background and legend).
+    assert!(
+        cpu.matches("<rect").count() >= 1 + 8,
+        "bars, not lines: {cpu}"
+    );
+    // The found limit is marked, and reference backends are named as such in legends.
+    let sweep = chart("sweep.svg");
+    assert!(sweep.contains("found limit"));
+    assert!(sweep.contains("asyncio (Python, reference)"));
 }
 
 #[test]
