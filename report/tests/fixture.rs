@@ -473,7 +473,7 @@ fn a_partial_run_says_what_it_did_not_measure() {
     assert!(!text.contains("sustained even the first rate"), "{text}");
     assert!(
         text.contains(
-            "| smol | maintained | not measured | – | – | not measured | not measured | 100 µs |"
+            "| smol | maintained | not measured | – | – | not measured | not measured | 100 µs at 1000/s |"
         ),
         "{text}"
     );

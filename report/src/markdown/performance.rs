@@ -8,7 +8,7 @@ pub(super) fn performance(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "## Performance implications\n");
     let _ = writeln!(
         out,
-        "Fixed-rate scenarios, median [min–max] over repetitions (`summary.csv`):\n"
+        "Fixed-rate scenarios, median [min–max] over repetitions (`summary.csv`). CPU per command is the servers' (all five) and the load generator's at that one rate; it depends on the rate, since more commands per wake-up cost less each, and the chart of server CPU per IAMAT against offered rate shows how, backend by backend (`sweep.csv`):\n"
     );
     let _ = writeln!(
         out,

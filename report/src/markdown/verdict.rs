@@ -94,7 +94,11 @@ pub(super) fn recommendation(out: &mut String, v: &View<'_>) {
         let cpu = v
             .stat(&c.backend, Scenario::Iamat)
             .map_or("not measured".to_owned(), |s| {
-                us(s.cpu_us_per_command.median)
+                format!(
+                    "{} at {}",
+                    us(s.cpu_us_per_command.median),
+                    rate(s.achieved_rate.median)
+                )
             });
         let _ = writeln!(
             out,
