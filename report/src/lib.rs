@@ -1,8 +1,10 @@
 //! The report: a herdbench run's records in, charts and a markdown recommendation out.
 //!
 //! A pipeline in four steps, each its own module: [`load`] reads `results/<run-id>/`,
-//! [`stats`] computes the numbers and applies the recommendation rule (pure), [`charts`]
-//! draws SVGs (one file per chart kind) and [`markdown`] renders the text (pure). [`collect`]
+//! [`stats`] computes the numbers and makes every judgement: the recommendation rule, the
+//! thresholds of pros and cons, the instrument's headroom, what was disturbed, failed or not
+//! measured (pure, unit-tested), [`charts`] draws SVGs (one file per chart kind) and
+//! [`markdown`] renders the text (pure, pinned by a golden file). [`collect`]
 //! records facts about the source (code size, runtime API, MSRV) into the run when it is
 //! made, so regenerating the report reads only the results directory.
 //!
