@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use herd_records::CeilingRow;
+use herd_records::{CeilingRow, Client};
 
 use crate::driver::{self, Plan};
 use crate::procfs;
@@ -66,12 +66,14 @@ pub fn measure(
                 procfs::sample(child.id()).unwrap_or_default(),
             );
             rows.push(CeilingRow {
+                client: Client::Loadgen,
                 connections,
                 pipeline,
                 achieved_rate: outcome.achieved_rate(),
-                p99_us: outcome.latency.value_at_quantile(0.99),
-                loadgen_cpu_cores: after.0.cpu.saturating_sub(before.0.cpu).as_secs_f64() / wall,
+                p99_us: Some(outcome.latency.value_at_quantile(0.99)),
+                client_cpu_cores: after.0.cpu.saturating_sub(before.0.cpu).as_secs_f64() / wall,
                 responder_cpu_cores: after.1.cpu.saturating_sub(before.1.cpu).as_secs_f64() / wall,
+                failure: None,
             });
         }
         Ok(rows)

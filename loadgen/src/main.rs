@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use herd_launcher::{Profile, build, build_places, discover, target_dir, workspace_root};
+use herd_records::Scenario;
 use loadgen::schedule::{Schedule, Stop};
-use loadgen::suite::{Scenario, Settings, Suite};
+use loadgen::suite::{Settings, Suite};
 use loadgen::{ceiling, driver, hist, workload};
 
 /// Drives herd backends with open-loop load and records latency, throughput, CPU and memory.
@@ -70,8 +71,9 @@ struct RunArgs {
     /// Backends to run (manifest names); all by default.
     #[arg(long = "backend")]
     backends: Vec<String>,
-    /// Scenarios to run; all by default.
-    #[arg(long = "scenario", value_enum)]
+    /// Scenarios to run (iamat, whatsat, mixed, propagation, idle, churn, sweep); all by
+    /// default.
+    #[arg(long = "scenario")]
     scenarios: Vec<Scenario>,
     /// The thorough preset: more repetitions, longer windows, 10k idle connections.
     #[arg(long)]
@@ -249,7 +251,7 @@ fn main() -> anyhow::Result<()> {
             herd_records::write_csv(&out.join(herd_records::CEILING_FILE), &rows)?;
             for r in &rows {
                 println!(
-                    "{:5} connections x {:2} in flight: {:>10.0} replies/s, p99 {} us",
+                    "{:5} connections x {:2} in flight: {:>10.0} replies/s, p99 {:?} us",
                     r.connections, r.pipeline, r.achieved_rate, r.p99_us
                 );
             }

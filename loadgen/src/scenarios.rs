@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use hdrhistogram::Histogram;
 use herd_launcher::{Client, Herd, Manifest};
-use herd_records::{IdleRow, PropagationRow, SweepRow};
+use herd_records::{IdleRow, Phase, PropagationRow, Scenario, SweepRow};
 
 use crate::procfs;
 use crate::schedule::Schedule;
-use crate::suite::{Scenario, Suite};
+use crate::suite::Suite;
 use crate::workload;
 
 /// Clients registered before query scenarios.
@@ -28,21 +28,19 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
                 Arc::new(workload::iamat),
             )?;
             for rep in 0..s.reps {
-                suite.measure(&mut herd, "iamat", &plan, rep)?;
+                suite.measure(&mut herd, Scenario::Iamat, &plan, rep)?;
             }
         }
         Scenario::Whatsat | Scenario::Mixed => {
             let (mut herd, _logs) = suite.herd(backend, &s.places_latency)?;
             seed(&herd)?;
-            let (name, rate, workload) = if scenario == Scenario::Whatsat {
+            let (rate, workload) = if scenario == Scenario::Whatsat {
                 (
-                    "whatsat",
                     s.whatsat_rate,
                     Arc::new(workload::whatsat(SEEDS)) as crate::driver::Workload,
                 )
             } else {
                 (
-                    "mixed",
                     s.whatsat_rate,
                     workload::mixed(s.mixed_iamat_percent, SEEDS),
                 )
@@ -54,7 +52,7 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
                 workload,
             )?;
             for rep in 0..s.reps {
-                suite.measure(&mut herd, name, &plan, rep)?;
+                suite.measure(&mut herd, scenario, &plan, rep)?;
             }
         }
         Scenario::Churn => {
@@ -68,7 +66,7 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
             plan.churn = true;
             plan.pipeline = 1;
             for rep in 0..s.reps {
-                suite.measure(&mut herd, "churn", &plan, rep)?;
+                suite.measure(&mut herd, Scenario::Churn, &plan, rep)?;
             }
         }
         Scenario::Sweep => sweep(suite, backend)?,
@@ -125,7 +123,7 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
         )?;
         let mut rows = Vec::new();
         for rep in 0..s.reps {
-            rows.push(suite.measure(&mut herd, "sweep", &plan, rep)?);
+            rows.push(suite.measure(&mut herd, Scenario::Sweep, &plan, rep)?);
         }
         let p99s: Vec<u64> = rows.iter().map(|r| r.p99_us).collect();
         let sent: u64 = rows.iter().map(|r| r.sent).sum();
@@ -138,8 +136,9 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
             && achieved >= 0.95 * rate;
         suite.tables.sweep.push(SweepRow {
             backend: backend.name.clone(),
-            scenario: "iamat".into(),
+            scenario: Scenario::Iamat,
             step,
+            phase: Phase::Ramp,
             target_rate: rate,
             achieved_rate: achieved,
             p50_us: median(rows.iter().map(|r| r.p50_us).collect()),
@@ -148,6 +147,12 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
             p99_max_us: p99s.iter().copied().max().unwrap_or(0),
             error_fraction,
             sustainable,
+            server_cpu_us_per_command: 0.0,
+            loadgen_cpu_us_per_command: 0.0,
+            loadavg_1m: 0.0,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.0,
+            disturbed: false,
         });
         suite.tables.write(&s.out)?;
         if !sustainable {

@@ -18,49 +18,6 @@ use crate::procfs::{self, Sampler};
 use crate::schedule::Schedule;
 use crate::{hist, meta};
 
-/// The scenarios, each a documented preset over the one driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
-    /// Location updates from many clients spread over all servers, open loop.
-    Iamat,
-    /// Queries whose places calls wait on a slow upstream, so work in flight piles up.
-    Whatsat,
-    /// A mix of updates and queries (see --mixed-iamat-percent).
-    Mixed,
-    /// Time from an IAMAT at one server until each other server has it, by hop count.
-    Propagation,
-    /// Resident memory per idle connection at several connection counts.
-    Idle,
-    /// A new connection for every command.
-    Churn,
-    /// Raise the IAMAT rate step by step until p99 passes the objective or commands fail.
-    Sweep,
-}
-
-impl Scenario {
-    pub const ALL: [Scenario; 7] = [
-        Scenario::Iamat,
-        Scenario::Whatsat,
-        Scenario::Mixed,
-        Scenario::Propagation,
-        Scenario::Idle,
-        Scenario::Churn,
-        Scenario::Sweep,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Iamat => "iamat",
-            Scenario::Whatsat => "whatsat",
-            Scenario::Mixed => "mixed",
-            Scenario::Propagation => "propagation",
-            Scenario::Idle => "idle",
-            Scenario::Churn => "churn",
-            Scenario::Sweep => "sweep",
-        }
-    }
-}
-
 /// Everything a suite run is configured with (see `loadgen run --help` for meanings).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -170,7 +127,7 @@ impl Suite {
                     ));
                     self.tables.problems.push(Problem {
                         backend: backend.name.clone(),
-                        scenario: scenario.name().into(),
+                        scenario,
                         what,
                     });
                 }
@@ -216,7 +173,8 @@ impl Suite {
             command_line: s.command_line.clone(),
             backends,
             server_logs: s.server_logs,
-            pinning: None,
+            loadgen_cpus: Vec::new(),
+            server_cpus: Vec::new(),
             places_latency: s.places_latency.clone(),
             loadgen_threads: s.loadgen_threads,
             p99_objective_us: s.p99_objective.as_micros() as u64,
@@ -283,7 +241,7 @@ impl Suite {
     pub fn measure(
         &mut self,
         herd: &mut Herd,
-        scenario: &str,
+        scenario: Scenario,
         plan: &Plan,
         rep: u32,
     ) -> anyhow::Result<SummaryRow> {
@@ -320,7 +278,7 @@ impl Suite {
         if let Some(e) = &outcome.first_error {
             self.tables.problems.push(Problem {
                 backend: backend.clone(),
-                scenario: scenario.into(),
+                scenario,
                 what: format!("rate {target_rate}: {e}"),
             });
         }
@@ -338,12 +296,14 @@ impl Suite {
         for (second, h) in outcome.seconds.iter().enumerate() {
             self.tables.timeline.push(TimelineRow {
                 backend: backend.clone(),
-                scenario: scenario.into(),
+                scenario,
                 repetition: rep,
                 target_rate,
                 second: second as u32,
                 ok: h.len(),
                 errors: outcome.errors_per_second.get(second).copied().unwrap_or(0),
+                wrong: 0,
+                timeouts: 0,
                 p99_us: h.value_at_quantile(0.99),
             });
         }
@@ -355,7 +315,7 @@ impl Suite {
 #[allow(clippy::too_many_arguments)]
 fn summary_row(
     backend: &str,
-    scenario: &str,
+    scenario: Scenario,
     rep: u32,
     target_rate: f64,
     plan: &Plan,
@@ -370,7 +330,7 @@ fn summary_row(
     let h = &o.latency;
     SummaryRow {
         backend: backend.into(),
-        scenario: scenario.into(),
+        scenario,
         repetition: rep,
         target_rate,
         achieved_rate: achieved,
@@ -388,11 +348,12 @@ fn summary_row(
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
         mean_us: h.mean(),
-        cpu_ms_per_1000: if achieved > 0.0 {
-            server_cores * 1_000.0 * 1_000.0 / achieved
+        server_cpu_us_per_command: if achieved > 0.0 {
+            server_cores * 1_000_000.0 / achieved
         } else {
             0.0
         },
+        loadgen_cpu_us_per_command: loadgen_cpu.as_secs_f64() * 1e6 / o.sent.max(1) as f64,
         server_cpu_cores: server_cores,
         peak_rss_sum_bytes: usage.peak_rss_sum(),
         peak_rss_max_bytes: usage.peak_rss_max(),
@@ -403,5 +364,9 @@ fn summary_row(
         loadgen_bound: o.send_lag.value_at_quantile(0.99) > 2_000
             && target_rate > 0.0
             && achieved < 0.95 * target_rate,
+        loadavg_1m: 0.0,
+        steal_fraction: 0.0,
+        outside_cpu_cores: 0.0,
+        disturbed: false,
     }
 }

@@ -15,7 +15,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `Scenario` and `Client` enums instead of names as strings; disturbance and CPU per
+/// command on summary and sweep rows; the sweep's search phase; `sustainable.csv` and
+/// `failures.csv`; the ceiling's bare client and failures; CPU placement instead of
+/// `pinning`; per-second wrong replies and timeouts in the timeline.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub const META_FILE: &str = "meta.json";
 pub const SUMMARY_FILE: &str = "summary.csv";
@@ -24,7 +29,83 @@ pub const SWEEP_FILE: &str = "sweep.csv";
 pub const PROPAGATION_FILE: &str = "propagation.csv";
 pub const IDLE_FILE: &str = "idle.csv";
 pub const CEILING_FILE: &str = "ceiling.csv";
+pub const SUSTAINABLE_FILE: &str = "sustainable.csv";
+pub const FAILURES_FILE: &str = "failures.csv";
 pub const SOURCE_FILE: &str = "source.json";
+
+/// The scenarios, each a preset over the load generator's one driver. Serialised as the
+/// lowercase names (`iamat`, `sweep`, ...) in every file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Location updates from many clients spread over all servers, open loop.
+    Iamat,
+    /// Queries whose places calls wait on a slow upstream, so work in flight piles up.
+    Whatsat,
+    /// A mix of updates and queries.
+    Mixed,
+    /// Time from an IAMAT at one server until each other server has it, by hop count.
+    Propagation,
+    /// Resident memory per idle connection at several connection counts.
+    Idle,
+    /// A new connection for every command.
+    Churn,
+    /// The highest sustainable IAMAT rate, found by a ramp then a bisection.
+    Sweep,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Iamat,
+        Scenario::Whatsat,
+        Scenario::Mixed,
+        Scenario::Propagation,
+        Scenario::Idle,
+        Scenario::Churn,
+        Scenario::Sweep,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Iamat => "iamat",
+            Scenario::Whatsat => "whatsat",
+            Scenario::Mixed => "mixed",
+            Scenario::Propagation => "propagation",
+            Scenario::Idle => "idle",
+            Scenario::Churn => "churn",
+            Scenario::Sweep => "sweep",
+        }
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = UnknownScenario;
+
+    fn from_str(s: &str) -> Result<Scenario, UnknownScenario> {
+        Scenario::ALL
+            .into_iter()
+            .find(|sc| sc.name() == s)
+            .ok_or_else(|| UnknownScenario(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownScenario(pub String);
+
+impl std::fmt::Display for UnknownScenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        write!(f, "no scenario {:?}; known: {}", self.0, names.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownScenario {}
 
 /// The run as a whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,8 +126,10 @@ pub struct RunMeta {
     pub command_line: Vec<String>,
     pub backends: Vec<BackendInfo>,
     pub server_logs: bool,
-    /// How processes were pinned to CPUs, if at all.
-    pub pinning: Option<String>,
+    /// CPUs the load generator was confined to (empty: not pinned).
+    pub loadgen_cpus: Vec<usize>,
+    /// CPUs the servers (and the places service) were confined to (empty: not pinned).
+    pub server_cpus: Vec<usize>,
     pub places_latency: String,
     pub loadgen_threads: usize,
     /// The p99 objective the sweep used, in microseconds.
@@ -83,15 +166,31 @@ pub struct BackendInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub backend: String,
-    pub scenario: String,
+    pub scenario: Scenario,
     pub what: String,
+}
+
+/// What else was happening on the machine while a point was measured.
+///
+/// A point is disturbed when processes outside the run used CPU the run needed, or the
+/// hypervisor stole time; the load generator repeats such a point, and one still disturbed
+/// after its retries keeps the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Disturbance {
+    /// The 1-minute load average at the end of the point.
+    pub loadavg_1m: f64,
+    /// Share of all CPU time the hypervisor stole during the point (/proc/stat).
+    pub steal_fraction: f64,
+    /// CPU used during the point by processes outside the run, in cores.
+    pub outside_cpu_cores: f64,
+    pub disturbed: bool,
 }
 
 /// One backend × scenario × rate × repetition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     pub backend: String,
-    pub scenario: String,
+    pub scenario: Scenario,
     pub repetition: u32,
     /// Commands per second asked for (0 for closed-loop runs).
     pub target_rate: f64,
@@ -111,8 +210,11 @@ pub struct SummaryRow {
     pub p999_us: u64,
     pub max_us: u64,
     pub mean_us: f64,
-    /// Servers' user+system CPU per 1,000 answered commands.
-    pub cpu_ms_per_1000: f64,
+    /// Servers' user+system CPU per answered command, microseconds (replaces
+    /// `cpu_ms_per_1000` of schema 1, the same number).
+    pub server_cpu_us_per_command: f64,
+    /// The load generator's own CPU per command sent, microseconds.
+    pub loadgen_cpu_us_per_command: f64,
     /// Servers' CPU time over wall time (1.0 = one core busy).
     pub server_cpu_cores: f64,
     pub peak_rss_sum_bytes: u64,
@@ -121,27 +223,50 @@ pub struct SummaryRow {
     /// Load generator CPU over wall time; near its thread count means it was the limit.
     pub loadgen_cpu_cores: f64,
     pub loadgen_bound: bool,
+    pub loadavg_1m: f64,
+    pub steal_fraction: f64,
+    pub outside_cpu_cores: f64,
+    pub disturbed: bool,
 }
 
 /// One second of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineRow {
     pub backend: String,
-    pub scenario: String,
+    pub scenario: Scenario,
     pub repetition: u32,
     pub target_rate: f64,
     pub second: u32,
     pub ok: u64,
+    /// Every command of this second (by intended send time) that failed: connection
+    /// failures, commands queued on a dead connection, failed places calls.
     pub errors: u64,
+    pub wrong: u64,
+    pub timeouts: u64,
     pub p99_us: u64,
 }
 
-/// One step of a rate sweep.
+/// Which part of the search for the sustainable rate a sweep point belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Rates raised by a constant factor until one fails.
+    Ramp,
+    /// Halving the interval between the highest pass and the lowest failure.
+    Bisect,
+    /// Repetitions at the found rate.
+    Confirm,
+}
+
+/// One measured point (all its repetitions) of the search for the sustainable rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepRow {
     pub backend: String,
-    pub scenario: String,
+    /// The workload of the sweep (`iamat`).
+    pub scenario: Scenario,
+    /// Order of measurement within this backend's search.
     pub step: u32,
+    pub phase: Phase,
     pub target_rate: f64,
     pub achieved_rate: f64,
     /// Median over repetitions.
@@ -152,6 +277,50 @@ pub struct SweepRow {
     pub error_fraction: f64,
     /// Under the p99 objective, without errors, and achieved at least 95% of the target.
     pub sustainable: bool,
+    /// Median over repetitions.
+    pub server_cpu_us_per_command: f64,
+    pub loadgen_cpu_us_per_command: f64,
+    /// The worst repetition's.
+    pub loadavg_1m: f64,
+    pub steal_fraction: f64,
+    pub outside_cpu_cores: f64,
+    /// Some repetition was still disturbed after its retries.
+    pub disturbed: bool,
+}
+
+/// The maximum sustainable rate of one backend, as the search found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SustainableRow {
+    pub backend: String,
+    pub scenario: Scenario,
+    /// The found limit, commands/s (the highest rate that passed).
+    pub rate: f64,
+    pub highest_pass: f64,
+    /// `None` when every rate up to the search's cap passed.
+    pub lowest_fail: Option<f64>,
+    /// (lowest_fail - highest_pass) / highest_pass when the search ended.
+    pub precision: f64,
+    /// Confirmation repetitions at `rate`, and how many of them passed.
+    pub repetitions: u32,
+    pub passed: u32,
+    pub achieved_min: f64,
+    pub achieved_max: f64,
+    /// achieved_max / achieved_min over the confirmation repetitions.
+    pub spread: f64,
+    /// Median p99 of the confirmation repetitions, microseconds.
+    pub p99_us: u64,
+}
+
+/// A measurement that still failed after its retries: a failure with its reason, never a
+/// row of zeros in the data tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRow {
+    pub backend: String,
+    pub scenario: Scenario,
+    /// Which point (`rate 8000 rep 2`, `1000 idle connections`, ...).
+    pub point: String,
+    pub attempts: u32,
+    pub reason: String,
 }
 
 /// Update propagation by hop distance.
@@ -177,15 +346,31 @@ pub struct IdleRow {
     pub threads_after: u64,
 }
 
-/// The load generator against the runtime-free reference responder.
+/// Which client measured a ceiling shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Client {
+    /// A minimal closed-loop client: no timing, no checks. What loopback and the responder
+    /// allow.
+    Bare,
+    /// The load generator's driver, timing and checking every reply.
+    Loadgen,
+}
+
+/// A client against the runtime-free reference responder, closed loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CeilingRow {
+    pub client: Client,
     pub connections: usize,
     pub pipeline: usize,
+    /// Replies/s; meaningless (0) when `failure` is set.
     pub achieved_rate: f64,
-    pub p99_us: u64,
-    pub loadgen_cpu_cores: f64,
+    /// `None` for the bare client, which does not time.
+    pub p99_us: Option<u64>,
+    pub client_cpu_cores: f64,
     pub responder_cpu_cores: f64,
+    /// Why the shape could not be measured after its retries.
+    pub failure: Option<String>,
 }
 
 /// What the source says about each backend, measured when the run was made.
@@ -289,13 +474,14 @@ mod tests {
             command_line: vec!["loadgen".into()],
             backends: vec![],
             server_logs: true,
-            pinning: None,
+            loadgen_cpus: vec![1],
+            server_cpus: vec![0],
             places_latency: "20ms".into(),
             loadgen_threads: 1,
             p99_objective_us: 10_000,
             problems: vec![Problem {
                 backend: "b".into(),
-                scenario: "s".into(),
+                scenario: Scenario::Idle,
                 what: "w".into(),
             }],
         }
@@ -332,5 +518,63 @@ mod tests {
                 .expect("missing is empty")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn enums_are_written_as_lowercase_names_and_options_as_empty_fields() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows = vec![
+            CeilingRow {
+                client: Client::Bare,
+                connections: 100,
+                pipeline: 1,
+                achieved_rate: 1.0,
+                p99_us: None,
+                client_cpu_cores: 1.0,
+                responder_cpu_cores: 1.0,
+                failure: None,
+            },
+            CeilingRow {
+                client: Client::Loadgen,
+                connections: 16,
+                pipeline: 16,
+                achieved_rate: 0.0,
+                p99_us: Some(7),
+                client_cpu_cores: 0.0,
+                responder_cpu_cores: 0.0,
+                failure: Some("connection refused, 3 attempts".into()),
+            },
+        ];
+        let path = dir.path().join(CEILING_FILE);
+        write_csv(&path, &rows).expect("write");
+        let text = std::fs::read_to_string(&path).expect("text");
+        assert!(text.contains("\nbare,100,1,1.0,,"), "{text}");
+        assert!(text.contains("\nloadgen,16,16,"), "{text}");
+        assert_eq!(read_csv::<CeilingRow>(&path).expect("read"), rows);
+        let failures = vec![FailureRow {
+            backend: "smol".into(),
+            scenario: Scenario::Sweep,
+            point: "rate 8000 rep 1".into(),
+            attempts: 3,
+            reason: "herd died".into(),
+        }];
+        let path = dir.path().join(FAILURES_FILE);
+        write_csv(&path, &failures).expect("write");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("text")
+                .contains("smol,sweep,")
+        );
+        assert_eq!(read_csv::<FailureRow>(&path).expect("read"), failures);
+    }
+
+    #[test]
+    fn scenario_names_parse_and_print_the_same() {
+        for s in Scenario::ALL {
+            assert_eq!(s.name().parse::<Scenario>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{s}\""));
+        }
+        let err = "iamats".parse::<Scenario>().expect_err("typo");
+        assert!(err.to_string().contains("known: iamat, whatsat"), "{err}");
     }
 }

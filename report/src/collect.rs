@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use herd_records::{BackendSource, SourceFacts};
+use herd_records::{BackendInfo, BackendSource, SourceFacts};
 use serde_json::Value;
 
 /// Non-blank lines that are not only a comment, over every `.rs` file below `dir`.
@@ -41,20 +41,30 @@ fn rust_files(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Crate roots whose items count as "runtime API".
-const RUNTIME_ROOTS: &[&str] = &[
-    "tokio",
-    "smol",
-    "async_std",
-    "async_global_executor",
-    "futures_lite",
-    "std::thread",
-    "std::sync::mpsc",
-    "std::net",
-];
+/// What a backend with no runtime crates runs on: the standard library's threads, channels
+/// and blocking sockets.
+pub const STD_RUNTIME: &[&str] = &["std::thread", "std::sync::mpsc", "std::net"];
 
-/// Runtime paths used in `text` (`use` lines expanded one brace level, and inline paths).
-pub fn runtime_api(text: &str) -> BTreeMap<String, usize> {
+/// The path roots whose items count as a backend's runtime API: its manifest's
+/// `runtime_crates` as Rust names (`async-std` is `async_std`), or [`STD_RUNTIME`] when it
+/// lists none.
+pub fn runtime_roots(runtime_crates: &[String]) -> Vec<String> {
+    if runtime_crates.is_empty() {
+        return STD_RUNTIME.iter().map(|r| (*r).to_owned()).collect();
+    }
+    runtime_crates.iter().map(|c| c.replace('-', "_")).collect()
+}
+
+/// Paths under `roots` used in `text` (`use` lines expanded one brace level, and inline
+/// paths), with counts.
+pub fn runtime_api(text: &str, roots: &[String]) -> BTreeMap<String, usize> {
+    // A root names a whole path segment: `tokio` is not a prefix of `tokio_util`.
+    let under = |p: &str| {
+        roots.iter().any(|r| {
+            p.strip_prefix(r.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+    };
     let mut found: BTreeMap<String, usize> = BTreeMap::new();
     for line in text.lines().map(str::trim) {
         if let Some(path) = line.strip_prefix("use ").map(|p| p.trim_end_matches(';')) {
@@ -66,10 +76,7 @@ pub fn runtime_api(text: &str) -> BTreeMap<String, usize> {
                     .collect(),
                 None => vec![path.to_owned()],
             };
-            for p in expanded
-                .into_iter()
-                .filter(|p| RUNTIME_ROOTS.iter().any(|r| p.starts_with(r)))
-            {
+            for p in expanded.into_iter().filter(|p| under(p)) {
                 *found.entry(p).or_default() += 1;
             }
             continue;
@@ -77,21 +84,17 @@ pub fn runtime_api(text: &str) -> BTreeMap<String, usize> {
         if line.starts_with("//") {
             continue;
         }
-        for root in [
-            "tokio::",
-            "smol::",
-            "async_std::",
-            "async_global_executor::",
-            "futures_lite::",
-        ] {
+        for root in roots {
+            let root = format!("{root}::");
             let mut rest = line;
-            while let Some(at) = rest.find(root) {
+            while let Some(at) = rest.find(&root) {
                 let tail = &rest[at..];
                 let end = tail
                     .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '!'))
                     .unwrap_or(tail.len());
                 // `herd_tokio::serve` is not tokio's: the root must start a path.
-                let starts_path = !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+                let starts_path =
+                    !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
                 if starts_path {
                     *found
                         .entry(tail[..end].trim_end_matches(':').to_owned())
@@ -194,8 +197,10 @@ pub fn msrv(
     (best.as_ref().map(|b| b.0.clone()), best.map(|b| b.1))
 }
 
-/// Everything above, for the protocol crate, the shell support crate and every backend.
-pub fn collect(root: &Path, backends: &[(String, String)]) -> anyhow::Result<SourceFacts> {
+/// Everything above, for the protocol crate, the shell support crate and every backend in
+/// Rust (the crate `herd-<name>`); a backend in another language has no Cargo package to
+/// measure and gets no source facts here.
+pub fn collect(root: &Path, backends: &[BackendInfo]) -> anyhow::Result<SourceFacts> {
     let out = Command::new("cargo")
         .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(root)
@@ -211,17 +216,18 @@ pub fn collect(root: &Path, backends: &[(String, String)]) -> anyhow::Result<Sou
     // What every backend shares (the protocol core and the shell support crate).
     let shared = tree(root, "herd-shell")?;
     let mut facts = Vec::new();
-    for (name, package) in backends {
-        let dir = root.join(package).join("src");
+    for backend in backends.iter().filter(|b| b.language == "Rust") {
+        let (name, package) = (&backend.name, format!("herd-{}", backend.name));
+        let dir = root.join(&package).join("src");
         let text = rust_files(&dir).join("\n");
-        let crates = tree(root, package)?;
+        let crates = tree(root, &package)?;
         let (runtime_msrv, runtime_msrv_set_by) = msrv(&metadata, &crates, &shared);
         let (msrv, msrv_set_by) = msrv(&metadata, &crates, &BTreeSet::new());
         let dependency_count = crates.len().saturating_sub(1);
         facts.push(BackendSource {
             backend: name.clone(),
             code_lines: code_lines(&dir),
-            runtime_api: runtime_api(&text),
+            runtime_api: runtime_api(&text, &runtime_roots(&backend.runtime_crates)),
             features: features(&text),
             msrv,
             msrv_set_by,
@@ -244,7 +250,7 @@ mod tests {
     #[test]
     fn finds_runtime_paths_in_uses_and_code() {
         let text = "use tokio::net::TcpStream;\nuse tokio::io::{AsyncReadExt, AsyncWriteExt};\nuse std::sync::Arc;\n// tokio::ignored\nlet x = tokio::time::timeout(d, f);\nherd_tokio::serve(l, s);\n";
-        let api = runtime_api(text);
+        let api = runtime_api(text, &runtime_roots(&["tokio".to_owned()]));
         assert_eq!(api.get("tokio::net::TcpStream"), Some(&1));
         assert_eq!(api.get("tokio::io::AsyncWriteExt"), Some(&1));
         assert_eq!(api.get("tokio::time::timeout"), Some(&1));
@@ -289,5 +295,35 @@ mod tests {
         )
         .expect("write");
         assert_eq!(code_lines(dir.path()), 2);
+    }
+
+    #[test]
+    fn the_manifest_names_the_runtime_roots() {
+        let text = "use async_std::task;\nuse async_io::Timer;\nuse futures_lite::future;\nuse std::net::TcpStream;\nlet t = async_std::task::spawn(f);\nlet h = std::thread::spawn(f);\n";
+        // async-std's manifest lists async-std and async-io: futures-lite is not its runtime.
+        let api = runtime_api(
+            text,
+            &runtime_roots(&["async-std".to_owned(), "async-io".to_owned()]),
+        );
+        assert_eq!(
+            api.keys().collect::<Vec<_>>(),
+            [
+                "async_io::Timer",
+                "async_std::task",
+                "async_std::task::spawn"
+            ]
+        );
+        // No runtime crates: the standard library is the runtime.
+        let api = runtime_api(text, &runtime_roots(&[]));
+        assert_eq!(
+            api.keys().collect::<Vec<_>>(),
+            ["std::net::TcpStream", "std::thread::spawn"]
+        );
+        // A root is a whole segment: `tokio` does not claim `tokio_util`.
+        let api = runtime_api(
+            "use tokio_util::codec;\n",
+            &runtime_roots(&["tokio".to_owned()]),
+        );
+        assert!(api.is_empty(), "{api:?}");
     }
 }

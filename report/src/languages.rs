@@ -9,10 +9,12 @@
 use std::fmt::Write as _;
 
 use crate::load::Run;
-use crate::stats::{idle_bytes_per_connection, max_sustainable, scenario_stats};
+use herd_records::Scenario;
+
+use crate::stats::{idle_bytes_per_connection, scenario_stats, sustainable};
 
 /// The fixed-rate scenario whose latency and CPU the sections quote, when it was run.
-const QUOTED_SCENARIO: &str = "mixed";
+const QUOTED_SCENARIO: Scenario = Scenario::Mixed;
 const PYTHON: &str = "Python";
 const JAVASCRIPT: &str = "JavaScript";
 const RUST: &str = "Rust";
@@ -38,7 +40,7 @@ pub struct Figures {
 
 /// Figures for every backend of the run, in the run's order.
 pub fn figures(run: &Run) -> Vec<Figures> {
-    let sustainable = max_sustainable(&run.sweep);
+    let limits = sustainable(&run.sustainable, &run.sweep);
     let idle = idle_bytes_per_connection(&run.idle);
     let stats = scenario_stats(&run.summary);
     run.meta
@@ -48,18 +50,19 @@ pub fn figures(run: &Run) -> Vec<Figures> {
             let mine: Vec<_> = stats.iter().filter(|((n, _), _)| *n == b.name).collect();
             let quoted = mine
                 .iter()
-                .find(|((_, s), _)| s == QUOTED_SCENARIO)
+                .find(|((_, s), _)| *s == QUOTED_SCENARIO)
                 .or_else(|| mine.first());
-            let (rate, p99) = sustainable.get(&b.name).copied().unwrap_or((0.0, 0));
+            let (rate, p99) = limits.get(&b.name).map_or((0.0, 0), |l| (l.rate, l.p99_us));
             Figures {
                 backend: b.name.clone(),
                 language: b.language.clone(),
                 sustainable_rate: rate,
                 sustainable_p99_us: p99,
-                scenario: quoted.map(|((_, s), _)| s.clone()),
+                scenario: quoted.map(|((_, s), _)| s.to_string()),
                 p50_us: quoted.map_or(0.0, |(_, s)| s.p50_us.median),
                 p99_us: quoted.map_or(0.0, |(_, s)| s.p99_us.median),
-                cpu_ms_per_1000: quoted.map_or(0.0, |(_, s)| s.cpu_ms_per_1000.median),
+                // Microseconds per command are milliseconds per 1,000 commands.
+                cpu_ms_per_1000: quoted.map_or(0.0, |(_, s)| s.cpu_us_per_command.median),
                 idle_bytes: idle.get(&b.name).map(|(_, s)| s.median),
                 propagation: run
                     .propagation
@@ -315,10 +318,10 @@ mod tests {
         }
     }
 
-    fn summary(backend: &str, scenario: &str, p99: u64, cpu: f64) -> SummaryRow {
+    fn summary(backend: &str, scenario: Scenario, p99: u64, cpu: f64) -> SummaryRow {
         SummaryRow {
             backend: backend.into(),
-            scenario: scenario.into(),
+            scenario,
             repetition: 0,
             target_rate: 1000.0,
             achieved_rate: 1000.0,
@@ -336,13 +339,18 @@ mod tests {
             p999_us: p99 * 2,
             max_us: p99 * 3,
             mean_us: p99 as f64 / 3.0,
-            cpu_ms_per_1000: cpu,
+            server_cpu_us_per_command: cpu,
+            loadgen_cpu_us_per_command: 5.0,
             server_cpu_cores: 0.1,
             peak_rss_sum_bytes: 50 << 20,
             peak_rss_max_bytes: 10 << 20,
             server_threads: 1,
             loadgen_cpu_cores: 0.3,
             loadgen_bound: false,
+            loadavg_1m: 0.5,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.0,
+            disturbed: false,
         }
     }
 
@@ -352,8 +360,9 @@ mod tests {
             .enumerate()
             .map(|(i, &(rate, ok))| SweepRow {
                 backend: backend.into(),
-                scenario: "iamat".into(),
+                scenario: Scenario::Iamat,
                 step: i as u32,
+                phase: Phase::Ramp,
                 target_rate: rate,
                 achieved_rate: rate,
                 p50_us: 200,
@@ -362,6 +371,12 @@ mod tests {
                 p99_max_us: 0,
                 error_fraction: 0.0,
                 sustainable: ok,
+                server_cpu_us_per_command: 40.0,
+                loadgen_cpu_us_per_command: 5.0,
+                loadavg_1m: 0.5,
+                steal_fraction: 0.0,
+                outside_cpu_cores: 0.0,
+                disturbed: false,
             })
             .collect()
     }
@@ -387,7 +402,8 @@ mod tests {
             command_line: vec![],
             backends: backends.iter().map(|b| info(b.0, b.1)).collect(),
             server_logs: false,
-            pinning: None,
+            loadgen_cpus: vec![0],
+            server_cpus: vec![1],
             places_latency: "0".into(),
             loadgen_threads: 1,
             p99_objective_us: 10_000,
@@ -398,8 +414,8 @@ mod tests {
         let mut idle = Vec::new();
         let mut propagation = Vec::new();
         for &(name, _, best, cpu, idle_bytes) in backends {
-            summary_rows.push(summary(name, "iamat", 900, cpu / 2.0));
-            summary_rows.push(summary(name, "mixed", 4_000, cpu));
+            summary_rows.push(summary(name, Scenario::Iamat, 900, cpu / 2.0));
+            summary_rows.push(summary(name, Scenario::Mixed, 4_000, cpu));
             sweep_rows.extend(sweep(name, best));
             for connections in [100, 1000] {
                 idle.push(IdleRow {
@@ -432,6 +448,8 @@ mod tests {
             propagation,
             idle,
             ceiling: vec![],
+            sustainable: vec![],
+            failures: vec![],
             source: None,
             spectra: vec![],
         }

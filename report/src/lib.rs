@@ -1,8 +1,10 @@
 //! The report: a herdbench run's records in, charts and a markdown recommendation out.
 //!
 //! A pipeline in four steps, each its own module: [`load`] reads `results/<run-id>/`,
-//! [`stats`] computes the numbers and applies the recommendation rule (pure), [`charts`]
-//! draws SVGs (one file per chart kind) and [`markdown`] renders the text (pure). [`collect`]
+//! [`stats`] computes the numbers and makes every judgement: the recommendation rule, the
+//! thresholds of pros and cons, the instrument's headroom, what was disturbed, failed or not
+//! measured (pure, unit-tested), [`charts`] draws SVGs (one file per chart kind) and
+//! [`markdown`] renders the text (pure, pinned by a golden file). [`collect`]
 //! records facts about the source (code size, runtime API, MSRV) into the run when it is
 //! made, so regenerating the report reads only the results directory.
 //!
@@ -15,7 +17,9 @@ pub mod load;
 pub mod markdown;
 pub mod stats;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
 
 /// Loads the run in `run_dir`, draws its charts into `run_dir/charts`, and writes the
 /// markdown to `report_file` (chart links are relative to it).
@@ -27,4 +31,69 @@ pub fn generate(run_dir: &Path, report_file: &Path) -> anyhow::Result<()> {
     let text = markdown::render(&run, &charts, &rel.display().to_string());
     std::fs::write(report_file, text)?;
     Ok(())
+}
+
+/// Where the report of the run in `run_dir` goes: `out` if given, else `REPORT.md` beside the
+/// runs (the project's report) for a whole run, and inside the run directory for a partial
+/// one. A partial run is never written over the project's report: it did not measure what
+/// that report states.
+pub fn report_path(run_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let meta = herd_records::read_meta(run_dir)?;
+    let partial = stats::selection(&meta.command_line).partial();
+    let results = run_dir.parent().unwrap_or(Path::new("."));
+    let project_report = results.join("REPORT.md");
+    let Some(out) = out else {
+        return Ok(if partial {
+            run_dir.join("REPORT.md")
+        } else {
+            project_report
+        });
+    };
+    let same = |a: &Path, b: &Path| {
+        let canonical = |p: &Path| {
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .canonicalize()
+                .ok()
+                .map(|d| d.join(p.file_name().unwrap_or_default()))
+        };
+        canonical(a).is_some_and(|a| Some(a) == canonical(b))
+    };
+    if partial && same(&out, &project_report) {
+        bail!(
+            "{} is a partial run (it selected backends or scenarios); its report goes inside it ({}), not over {}",
+            run_dir.display(),
+            run_dir.join("REPORT.md").display(),
+            out.display()
+        );
+    }
+    Ok(out)
+}
+
+/// The newest whole run under `results` (one with `meta.json` that selected no backends or
+/// scenarios), else the newest run of any kind. Run directories are named by UTC time, so
+/// the newest sorts last.
+pub fn newest_run(results: &Path) -> anyhow::Result<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(results)
+        .with_context(|| {
+            format!(
+                "no {} directory; run scripts/bench-all first",
+                results.display()
+            )
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join(herd_records::META_FILE).is_file())
+        .collect();
+    runs.sort();
+    let whole = runs.iter().rev().find(|p| {
+        herd_records::read_meta(p).is_ok_and(|m| !stats::selection(&m.command_line).partial())
+    });
+    whole.cloned().or_else(|| runs.pop()).with_context(|| {
+        format!(
+            "no run with meta.json under {}; run scripts/bench-all first",
+            results.display()
+        )
+    })
 }

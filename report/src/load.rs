@@ -23,6 +23,8 @@ pub struct Run {
     pub propagation: Vec<PropagationRow>,
     pub idle: Vec<IdleRow>,
     pub ceiling: Vec<CeilingRow>,
+    pub sustainable: Vec<SustainableRow>,
+    pub failures: Vec<FailureRow>,
     pub source: Option<SourceFacts>,
     /// Percentile spectra by file stem (`<backend>-<scenario>-<rate>-r<rep>`).
     pub spectra: Vec<(String, Vec<SpectrumPoint>)>,
@@ -73,6 +75,8 @@ impl Run {
             propagation: read_csv(&dir.join(PROPAGATION_FILE))?,
             idle: read_csv(&dir.join(IDLE_FILE))?,
             ceiling: read_csv(&dir.join(CEILING_FILE))?,
+            sustainable: read_csv(&dir.join(SUSTAINABLE_FILE))?,
+            failures: read_csv(&dir.join(FAILURES_FILE))?,
             source: source_path
                 .exists()
                 .then(|| read_json(&source_path))

@@ -1,14 +1,25 @@
 //! The report as markdown: a pure function of the run, its statistics and its charts.
 //!
 //! Every number comes from the run's files and the section it appears in names them. The
-//! prose around the numbers explains what they mean; it states no figure of its own.
+//! prose around the numbers explains what they mean; it states no figure of its own, and
+//! it decides nothing: every judgement (thresholds, the rule, headroom) is `stats`'s. The
+//! sections live in submodules by subject; this file holds the shared view, the formatting
+//! helpers and the order of the sections.
 
+mod method;
+mod performance;
+mod source;
+mod verdict;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+use herd_records::Scenario;
 
 use crate::charts::Chart;
 use crate::load::Run;
 use crate::stats::{
-    Candidate, ScenarioStats, Spread, TIE, idle_bytes_per_connection, max_sustainable, recommend,
+    self, Candidate, Evidence, Field, Limit, ScenarioStats, Spread, idle_bytes_per_connection,
     scenario_stats,
 };
 
@@ -28,82 +39,129 @@ fn spread_ms(s: &Spread) -> String {
     }
 }
 
+/// CPU time per command.
+fn us(us: f64) -> String {
+    format!("{us:.0} µs")
+}
+
 fn kib(bytes: f64) -> String {
     format!("{:.1} KiB", bytes / 1024.0)
 }
 
 fn rate(r: f64) -> String {
-    if r <= 0.0 {
-        return "none (the first step already failed)".into();
-    }
-    if r >= 10_000.0 {
+    if r >= 1_000_000.0 {
+        format!("{:.2}M/s", r / 1_000_000.0)
+    } else if r >= 10_000.0 {
         format!("{:.1}k/s", r / 1000.0)
     } else {
         format!("{r:.0}/s")
     }
 }
 
+/// A sustained rate: not measured, none, or the rate.
+fn sustained(r: Option<f64>) -> String {
+    match r {
+        None => "not measured".into(),
+        Some(r) if r <= 0.0 => "none (the first rate already failed)".into(),
+        Some(r) => rate(r),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => format!(
+            "{} and {}",
+            init.iter()
+                .map(|s| s.as_ref())
+                .collect::<Vec<_>>()
+                .join(", "),
+            last.as_ref()
+        ),
+    }
+}
+
 /// Everything the markdown needs, computed once.
 struct View<'a> {
     run: &'a Run,
-    stats: std::collections::BTreeMap<(String, String), ScenarioStats>,
-    sustainable: std::collections::BTreeMap<String, (f64, u64)>,
-    idle: std::collections::BTreeMap<String, (usize, Spread)>,
+    stats: BTreeMap<(String, Scenario), ScenarioStats>,
+    sustainable: BTreeMap<String, Limit>,
+    idle: BTreeMap<String, (usize, Spread)>,
     candidates: Vec<Candidate>,
+    evidence: Vec<Evidence>,
+    field: Field,
 }
 
 impl View<'_> {
-    fn stat(&self, backend: &str, scenario: &str) -> Option<&ScenarioStats> {
-        self.stats.get(&(backend.to_owned(), scenario.to_owned()))
+    fn stat(&self, backend: &str, scenario: Scenario) -> Option<&ScenarioStats> {
+        self.stats.get(&(backend.to_owned(), scenario))
     }
 
-    fn source(&self, backend: &str) -> Option<&herd_records::BackendSource> {
-        self.run
-            .source
-            .as_ref()?
-            .backends
-            .iter()
-            .find(|b| b.backend == backend)
+    fn info(&self, backend: &str) -> Option<&herd_records::BackendInfo> {
+        self.run.meta.backends.iter().find(|b| b.name == backend)
+    }
+
+    /// The backend's name, with its language when it is only a reference.
+    fn name(&self, backend: &str) -> String {
+        match self.info(backend) {
+            Some(b) if b.language != stats::RECOMMENDED_LANGUAGE => {
+                format!("{backend} ({}, reference)", b.language)
+            }
+            _ => backend.to_owned(),
+        }
     }
 }
 
 /// The whole report. `chart_dir` is the charts' folder relative to the report file.
 pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
-    let sustainable = max_sustainable(&run.sweep);
+    let sustainable = stats::sustainable(&run.sustainable, &run.sweep);
     let idle = idle_bytes_per_connection(&run.idle);
-    let candidates: Vec<Candidate> = run
-        .meta
-        .backends
+    let stats = scenario_stats(&run.summary);
+    let candidates = stats::candidates(&run.meta.backends, &sustainable, &idle);
+    let evidence: Vec<Evidence> = candidates
         .iter()
-        .map(|b| Candidate {
-            backend: b.name.clone(),
-            maintained: b.maintenance_status == "maintained",
-            sustainable_rate: sustainable.get(&b.name).map_or(0.0, |s| s.0),
-            idle_bytes: idle.get(&b.name).map_or(f64::MAX, |i| i.1.median),
+        .map(|c| {
+            let whatsat = stats.get(&(c.backend.clone(), Scenario::Whatsat));
+            Evidence {
+                whatsat_p99_us: whatsat.map(|s| s.p99_us.median),
+                whatsat_failed: whatsat.map_or(0, |s| s.failed),
+                whatsat_sent: whatsat.map_or(0, |s| s.sent),
+                code_lines: run.source.as_ref().and_then(|src| {
+                    src.backends
+                        .iter()
+                        .find(|b| b.backend == c.backend)
+                        .map(|b| b.code_lines)
+                }),
+            }
         })
         .collect();
+    let field = stats::field(&candidates, &evidence);
     let view = View {
         run,
-        stats: scenario_stats(&run.summary),
+        stats,
         sustainable,
         idle,
         candidates,
+        evidence,
+        field,
     };
     let mut out = String::new();
     header(&mut out, &view);
-    recommendation(&mut out, &view);
-    machine(&mut out, &view);
+    verdict::recommendation(&mut out, &view);
+    method::machine(&mut out, &view);
     chart_section(&mut out, charts, chart_dir);
-    pros_and_cons(&mut out, &view);
-    problems(&mut out, &view);
-    language(&mut out, &view);
-    ease(&mut out, &view);
-    performance(&mut out, &view);
+    verdict::pros_and_cons(&mut out, &view);
+    method::problems(&mut out, &view);
+    source::language(&mut out, &view);
+    source::ease(&mut out, &view);
+    performance::performance(&mut out, &view);
     // Measured Python / Node.js sections when the run has those rows (languages.rs).
     if !crate::languages::render(&mut out, run) {
         node(&mut out, &view);
     }
-    versions(&mut out, &view);
+    source::versions(&mut out, &view);
     reproduce(&mut out, &view);
     out
 }
@@ -111,11 +169,23 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
 fn header(out: &mut String, v: &View<'_>) {
     let m = &v.run.meta;
     let _ = writeln!(out, "# Which concurrency runtime for a Rust server herd?\n");
+    let rust: Vec<&str> = v
+        .candidates
+        .iter()
+        .filter(|c| !c.reference())
+        .map(|c| c.backend.as_str())
+        .collect();
+    let references: Vec<String> = v
+        .candidates
+        .iter()
+        .filter(|c| c.reference())
+        .map(|c| format!("{} ({})", c.backend, c.language))
+        .collect();
     let _ = writeln!(
         out,
         "Measured answer from herdbench run `{}` ({} preset) at revision `{}`{}. Generated by `scripts/report` from `results/{}/`; \
          each table names the file its numbers come from. The question and its sections follow the report \"asyncio for a server herd\", \
-         asked here of tokio, async-std, smol and plain std threads.\n",
+         asked here of {}{}.\n",
         m.run_id,
         m.preset,
         &m.git_revision[..m.git_revision.len().min(12)],
@@ -124,158 +194,38 @@ fn header(out: &mut String, v: &View<'_>) {
         } else {
             ""
         },
-        m.run_id
-    );
-}
-
-fn recommendation(out: &mut String, v: &View<'_>) {
-    let (winner, ranked) = recommend(&v.candidates);
-    let _ = writeln!(out, "## Recommendation\n");
-    match winner {
-        Some(w) => {
-            let _ = writeln!(out, "**Build the herd on {}.**\n", w.backend);
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "**No recommendation:** no maintained backend sustained even the first rate of the sweep in this run.\n"
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "The rule, applied by `report/src/stats.rs` to this run's data: only maintained runtimes can be recommended; the highest \
-         IAMAT rate sustained in the sweep (p99 at most {} ms, no errors, at least 95% of the offered rate achieved) wins; rates \
-         within {:.0}% of the best count as a tie, and a tie goes to the lower resident memory per idle connection.\n",
-        v.run.meta.p99_objective_us / 1000,
-        TIE * 100.0
-    );
-    let _ = writeln!(
-        out,
-        "| backend | maintenance | max sustainable IAMAT rate (p99 there) | memory per idle connection | WHATSAT p99, slow upstream | CPU per 1,000 IAMAT |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for c in &ranked {
-        let info = v.run.meta.backends.iter().find(|b| b.name == c.backend);
-        let status = info.map_or("?".to_owned(), |b| match &b.maintenance_since {
-            Some(since) => format!("{} since {since}", b.maintenance_status),
-            None => b.maintenance_status.clone(),
-        });
-        let (r, p99) = v.sustainable.get(&c.backend).copied().unwrap_or((0.0, 0));
-        let idle = v.idle.get(&c.backend).map_or("–".to_owned(), |(k, s)| {
-            format!("{} at {k} connections", kib(s.median))
-        });
-        let whatsat = v
-            .stat(&c.backend, "whatsat")
-            .map_or("–".to_owned(), |s| spread_ms(&s.p99_us));
-        let cpu = v.stat(&c.backend, "iamat").map_or("–".to_owned(), |s| {
-            format!("{:.0} ms", s.cpu_ms_per_1000.median)
-        });
-        let at = if r > 0.0 {
-            format!(" ({})", ms(p99 as f64))
+        m.run_id,
+        if rust.is_empty() {
+            "no Rust backend".to_owned()
         } else {
+            list(&rust)
+        },
+        if references.is_empty() {
             String::new()
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {status} | {}{at} | {idle} | {whatsat} | {cpu} |",
-            c.backend,
-            rate(r)
-        );
-    }
-    if let (Some(w), Some(next)) = (
-        winner,
-        ranked
-            .iter()
-            .find(|c| Some(c.backend.as_str()) != winner.map(|w| w.backend.as_str())),
-    ) {
-        let _ = writeln!(
-            out,
-            "\n{} sustained {} against {} for {}; medians with [min–max] over repetitions. Sources: `sweep.csv`, `idle.csv`, `summary.csv`, `meta.json`.",
-            w.backend,
-            rate(w.sustainable_rate),
-            rate(next.sustainable_rate),
-            next.backend
-        );
-    }
-    let _ = writeln!(out);
-}
-
-fn machine(out: &mut String, v: &View<'_>) {
-    let m = &v.run.meta;
-    let h = &m.host;
-    let _ = writeln!(out, "## Machine, method and caveats\n");
-    let _ = writeln!(
-        out,
-        "- Machine: {} with {} cores, {:.1} GiB memory, Linux {}, {}; host `{}` (`meta.json`).",
-        h.cpu_model,
-        h.cores,
-        h.memory_bytes as f64 / f64::from(1u32 << 30),
-        h.kernel,
-        m.rustc,
-        h.hostname
-    );
-    let threads = m.backends.first().map_or(0, |b| b.threads);
-    let _ = writeln!(
-        out,
-        "- Every backend ran the default five-server herd as five processes with `--threads {threads}`, plus the places service answering \
-         with {} added latency for the query scenarios; server logs were {}. The load generator used {} event-loop thread(s); load \
-         generator, servers and places service shared the machine's cores.",
-        m.places_latency,
-        if m.server_logs { "on" } else { "off" },
-        m.loadgen_threads
-    );
-    let _ = writeln!(
-        out,
-        "- Load is open loop at fixed rates with latency from each command's intended send time (no coordinated omission), after a warm-up; each point was repeated and the spread is shown as [min–max]."
-    );
-    let best_herd = v.sustainable.values().map(|s| s.0).fold(0.0, f64::max);
-    match v
-        .run
-        .ceiling
-        .iter()
-        .filter(|c| c.pipeline == 1)
-        .map(|c| c.achieved_rate)
-        .reduce(f64::max)
-    {
-        Some(ceiling) => {
-            let ratio = ceiling / best_herd.max(1.0);
-            let _ = writeln!(
-                out,
-                "- The load generator reached {} strict request/reply against a responder with no runtime (`ceiling.csv`), {ratio:.1}× the best sustained herd rate ({}): {}",
-                rate(ceiling),
-                rate(best_herd),
-                if ratio >= 2.0 {
-                    "the instrument was not the limit."
-                } else {
-                    "**the load generator may have been the limit; treat the top rates with care.**"
-                }
-            );
+        } else {
+            format!(
+                ", with {} measured beside them for reference",
+                list(&references)
+            )
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "- No ceiling measurement in this run (`ceiling.csv` missing), so whether the load generator limited the top rates is not shown."
-            );
-        }
-    }
-    let bound: Vec<String> = v
-        .stats
-        .iter()
-        .filter(|(_, s)| s.loadgen_bound)
-        .map(|((b, s), _)| format!("{b}/{s}"))
-        .collect();
-    if !bound.is_empty() {
+    );
+    let selection = stats::selection(&m.command_line);
+    if selection.partial() {
         let _ = writeln!(
             out,
-            "- Runs where the load generator fell behind its own schedule: {}.",
-            bound.join(", ")
+            "**A partial run:** it measured only {}{}. Whatever else the sections below would show is marked not measured.\n",
+            if selection.backends.is_empty() {
+                "every backend".to_owned()
+            } else {
+                format!("backend {}", list(&selection.backends))
+            },
+            if selection.scenarios.is_empty() {
+                String::new()
+            } else {
+                format!(", scenario {}", list(&selection.scenarios))
+            }
         );
     }
-    let _ = writeln!(
-        out,
-        "- Caveat: one shared machine, loopback only. The numbers compare runtimes with each other on the same hardware; they are not the capacity of a production herd.\n"
-    );
 }
 
 fn chart_section(out: &mut String, charts: &[Chart], chart_dir: &str) {
@@ -300,405 +250,47 @@ fn chart_section(out: &mut String, charts: &[Chart], chart_dir: &str) {
     }
 }
 
-fn pros_and_cons(out: &mut String, v: &View<'_>) {
-    let _ = writeln!(
-        out,
-        "## Pros and cons of each runtime, from the measurements\n"
-    );
-    let best_rate = v
-        .candidates
-        .iter()
-        .map(|c| c.sustainable_rate)
-        .fold(0.0, f64::max);
-    let best_idle = v
-        .candidates
-        .iter()
-        .map(|c| c.idle_bytes)
-        .fold(f64::MAX, f64::min);
-    let best_whatsat = v
-        .run
-        .meta
-        .backends
-        .iter()
-        .filter_map(|b| v.stat(&b.name, "whatsat"))
-        .map(|s| s.p99_us.median)
-        .fold(f64::MAX, f64::min);
-    let smallest = v
-        .run
-        .source
-        .as_ref()
-        .and_then(|s| s.backends.iter().map(|b| b.code_lines).min())
-        .unwrap_or(0);
-    for c in &v.candidates {
-        let mut pros = Vec::new();
-        let mut cons = Vec::new();
-        if c.sustainable_rate > 0.0 && c.sustainable_rate >= best_rate * (1.0 - TIE) {
-            pros.push(format!(
-                "sustained {} IAMAT, within {:.0}% of the best",
-                rate(c.sustainable_rate),
-                TIE * 100.0
-            ));
-        } else {
-            cons.push(format!(
-                "sustained {} IAMAT against the best {}",
-                rate(c.sustainable_rate),
-                rate(best_rate)
-            ));
-        }
-        if c.idle_bytes.is_finite() && c.idle_bytes < f64::MAX {
-            let line = format!("{} resident per idle connection", kib(c.idle_bytes));
-            if c.idle_bytes <= best_idle * 1.25 {
-                pros.push(line)
-            } else {
-                cons.push(format!("{line} against the best {}", kib(best_idle)))
-            }
-        }
-        if let Some(s) = v.stat(&c.backend, "whatsat") {
-            let line = format!("WHATSAT p99 {} with a slow upstream", ms(s.p99_us.median));
-            if s.p99_us.median <= best_whatsat * 1.25 {
-                pros.push(line)
-            } else {
-                cons.push(format!("{line} against the best {}", ms(best_whatsat)))
-            }
-            if s.failed > 0 {
-                cons.push(format!(
-                    "{} of {} WHATSATs failed or timed out",
-                    s.failed, s.sent
-                ));
-            }
-        }
-        if let Some(src) = v.source(&c.backend) {
-            let line = format!("{} lines of shell code", src.code_lines);
-            if src.code_lines <= smallest + smallest / 5 {
-                pros.push(line)
-            } else {
-                cons.push(line)
-            }
-        }
-        if let Some(info) = v.run.meta.backends.iter().find(|b| b.name == c.backend) {
-            if c.maintained {
-                pros.push("maintained upstream".into());
-            } else {
-                cons.push(format!(
-                    "{}{}{}",
-                    info.maintenance_status,
-                    info.maintenance_advisory
-                        .as_deref()
-                        .map(|a| format!(" ({a})"))
-                        .unwrap_or_default(),
-                    info.maintenance_note
-                        .as_deref()
-                        .map(|n| format!(": {n}"))
-                        .unwrap_or_default()
-                ));
-            }
-        }
-        let _ = writeln!(
-            out,
-            "**{}** (`{}`)\n",
-            c.backend,
-            v.run
-                .meta
-                .backends
-                .iter()
-                .find(|b| b.name == c.backend)
-                .map_or("", |b| b.runtime.as_str())
-        );
-        let _ = writeln!(
-            out,
-            "- Pro: {}",
-            if pros.is_empty() {
-                "nothing stood out in this run".into()
-            } else {
-                pros.join("; ")
-            }
-        );
-        let _ = writeln!(
-            out,
-            "- Con: {}\n",
-            if cons.is_empty() {
-                "nothing stood out in this run".into()
-            } else {
-                cons.join("; ")
-            }
-        );
-    }
-    let _ = writeln!(
-        out,
-        "Sources: `sweep.csv`, `idle.csv`, `summary.csv`, `source.json`, `meta.json`.\n"
-    );
-}
-
-fn problems(out: &mut String, v: &View<'_>) {
-    let _ = writeln!(out, "## Problems met\n");
-    let _ = writeln!(
-        out,
-        "What the harness itself recorded while building and running the herds (`meta.json` problems, `summary.csv` failures):\n"
-    );
-    let mut any = false;
-    for p in &v.run.meta.problems {
-        any = true;
-        let _ = writeln!(
-            out,
-            "- {} / {}: {}",
-            p.backend,
-            p.scenario,
-            p.what.lines().next().unwrap_or_default()
-        );
-    }
-    for ((backend, scenario), s) in &v.stats {
-        if s.failed > 0 {
-            any = true;
-            let _ = writeln!(
-                out,
-                "- {backend} / {scenario}: {} of {} commands failed, timed out or got a wrong reply.",
-                s.failed, s.sent
-            );
-        }
-    }
-    for r in v.run.sweep.iter().filter(|r| !r.sustainable) {
-        any = true;
-        let why = if r.error_fraction > 0.0 {
-            format!("{:.2}% of commands failed", r.error_fraction * 100.0)
-        } else {
-            format!("p99 {}", ms(r.p99_us as f64))
-        };
-        let _ = writeln!(
-            out,
-            "- {} / sweep: not sustainable at {} ({why}).",
-            r.backend,
-            rate(r.target_rate)
-        );
-    }
-    if !any {
-        let _ = writeln!(out, "- none recorded in this run.");
-    }
-    let _ = writeln!(out);
-}
-
-fn feature_table(out: &mut String, v: &View<'_>) {
-    let Some(source) = &v.run.source else { return };
-    let mut names: Vec<&String> = source
-        .backends
-        .iter()
-        .flat_map(|b| b.features.keys())
-        .collect();
-    names.sort();
-    names.dedup();
-    let _ = writeln!(
-        out,
-        "| backend | {} |",
-        names
-            .iter()
-            .map(|n| n.as_str())
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
-    for b in &source.backends {
-        let cells: Vec<String> = names
-            .iter()
-            .map(|n| b.features.get(*n).copied().unwrap_or(0).to_string())
-            .collect();
-        let _ = writeln!(out, "| {} | {} |", b.backend, cells.join(" | "));
-    }
-    let _ = writeln!(out, "\nCounts from the shells' source (`source.json`).\n");
-}
-
-fn language(out: &mut String, v: &View<'_>) {
-    let _ = writeln!(out, "## Language-related issues\n");
-    feature_table(out, v);
-    let _ = writeln!(
-        out,
-        "- **Ownership and `Send`.** Every shell shares one `Node` between connections, so it sits in an `Arc<Mutex<…>>` in all four; a spawned task or thread must own what it touches (`'static`), which is why each connection gets an `Arc` clone. tokio's multi-threaded `spawn` also demands `Send` futures, so holding the (std) mutex guard across an `.await` is a compile error rather than a deadlock: the shells take the lock only for one synchronous call into the core.\n\
-         - **Cancellation.** Dropping a future cancels it at its next `.await`. The runtimes differ in what a task handle does: tokio's `JoinHandle` needs an explicit `abort()`, smol's `Task` cancels when dropped, async-std's handle detaches when dropped, so its link code shuts the socket down to stop a writer (see `herd-*/src/link.rs`).\n\
-         - **Blocking in async code.** A blocking call inside a task stalls every task on that worker. The places request is the only slow operation; the async shells make it with the runtime's own sockets and timers, the threads shell with blocking sockets and per-call timeouts.\n\
-         - **Coloured functions.** The protocol core is plain synchronous Rust with no I/O (sans-IO), so all four shells call the very same functions; only the thin shells are `async` or not. That is what keeps the comparison fair, and it is the main design lesson: keep `async` at the edges.\n"
-    );
-}
-
-fn ease(out: &mut String, v: &View<'_>) {
-    let _ = writeln!(out, "## Ease of use\n");
-    let Some(source) = &v.run.source else {
-        let _ = writeln!(out, "No `source.json` in this run.\n");
-        return;
-    };
-    let _ = writeln!(
-        out,
-        "All protocol logic lives in the shared core (`protocol/`, {} lines of code) and the runtime-neutral support crate (`shell/`, {} lines); each backend is a shell of the same four files.\n",
-        source.protocol_code_lines, source.shell_code_lines
-    );
-    let _ = writeln!(
-        out,
-        "| backend | shell code lines | runtime items used | dependency crates | runtime API |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    for b in &source.backends {
-        let api: Vec<String> = b.runtime_api.keys().map(|k| format!("`{k}`")).collect();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            b.backend,
-            b.code_lines,
-            b.runtime_api.len(),
-            b.dependency_count,
-            api.join(", ")
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\nFrom the source at the measured revision (`source.json`).\n"
-    );
-}
-
-fn performance(out: &mut String, v: &View<'_>) {
-    let _ = writeln!(out, "## Performance implications\n");
-    let _ = writeln!(
-        out,
-        "Fixed-rate scenarios, median [min–max] over repetitions (`summary.csv`):\n"
-    );
-    let _ = writeln!(
-        out,
-        "| backend | scenario | achieved | p50 | p99 | p99.9 | CPU per 1,000 | peak RSS, 5 servers | failed |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
-    for ((backend, scenario), s) in &v.stats {
-        let _ = writeln!(
-            out,
-            "| {backend} | {scenario} | {} | {} | {} | {} | {:.0} ms | {:.1} MiB | {} |",
-            rate(s.achieved_rate.median),
-            spread_ms(&s.p50_us),
-            spread_ms(&s.p99_us),
-            spread_ms(&s.p999_us),
-            s.cpu_ms_per_1000.median,
-            s.peak_rss_sum_bytes.median / f64::from(1u32 << 20),
-            s.failed
-        );
-    }
-    if !v.run.propagation.is_empty() {
-        let _ = writeln!(out, "\nPropagation of an update (`propagation.csv`):\n");
-        let _ = writeln!(out, "| backend | hops | samples | p50 | p99 |");
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        for r in &v.run.propagation {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                r.backend,
-                r.hops,
-                r.samples,
-                ms(r.p50_us as f64),
-                ms(r.p99_us as f64)
-            );
-        }
-    }
-    if !v.run.idle.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nIdle connections (`idle.csv`), median over repetitions:\n"
-        );
-        let _ = writeln!(
-            out,
-            "| backend | connections | per connection | server threads |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|");
-        let mut keys: Vec<(String, usize)> = v
-            .run
-            .idle
-            .iter()
-            .map(|r| (r.backend.clone(), r.connections))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        for (b, k) in keys {
-            let rows: Vec<_> = v
-                .run
-                .idle
-                .iter()
-                .filter(|r| r.backend == b && r.connections == k)
-                .collect();
-            let per = crate::stats::spread(rows.iter().map(|r| r.bytes_per_connection));
-            let threads = rows.iter().map(|r| r.threads_after).max().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "| {b} | {k} | {} [{}–{}] | {threads} |",
-                kib(per.median),
-                kib(per.min),
-                kib(per.max)
-            );
-        }
-    }
-    let _ = writeln!(out);
-}
-
 fn node(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "## Compared with Node.js\n");
-    let threaded: Vec<&str> = v
+    let rust = v
         .run
         .meta
         .backends
         .iter()
-        .filter(|b| b.runtime_crates.is_empty())
-        .map(|b| b.name.as_str())
-        .collect();
+        .filter(|b| b.language == stats::RECOMMENDED_LANGUAGE);
+    let (threaded, pooled): (Vec<_>, Vec<_>) = rust.partition(|b| b.runtime_crates.is_empty());
+    let names = |bs: &[&herd_records::BackendInfo]| {
+        list(&bs.iter().map(|b| b.name.as_str()).collect::<Vec<_>>())
+    };
+    let node_measured = v
+        .run
+        .meta
+        .backends
+        .iter()
+        .any(|b| b.language.contains("Node"));
     let _ = writeln!(
         out,
         "Node.js runs one event loop on one thread per process and makes every socket operation asynchronous; a herd server in Node \
          would look like the event-loop shells here with one worker thread, and would need several processes (or worker threads with \
-         message passing) to use more than one core. tokio, async-std and smol keep the event-loop model but run it on a pool of \
+         message passing) to use more than one core. {} the event-loop model but run it on a pool of \
          threads that share one address space, so a single server uses every core with the same code, at the price of `Send` bounds \
          and explicit locking that Node's single thread never needs. Like Node, the async shells keep thousands of idle connections \
-         cheap (see the idle table); {} shows the thread-per-connection cost that both designs avoid. This run did not measure Node.js itself.\n",
+         cheap (see the idle table); {} the thread-per-connection cost that both designs avoid.{}\n",
+        match pooled.len() {
+            0 => "The Rust async runtimes (none in this run) keep".to_owned(),
+            1 => format!("{} keeps", names(&pooled)),
+            _ => format!("{} keep", names(&pooled)),
+        },
         if threaded.is_empty() {
-            "no backend here".to_owned()
+            "no backend of this run shows".to_owned()
         } else {
-            threaded.join(", ")
+            format!("{} shows", names(&threaded))
+        },
+        if node_measured {
+            ""
+        } else {
+            " This run did not measure Node.js itself."
         }
-    );
-}
-
-fn versions(out: &mut String, v: &View<'_>) {
-    let _ = writeln!(out, "## Reliance on recent Rust and crate versions\n");
-    let Some(source) = &v.run.source else {
-        let _ = writeln!(out, "No `source.json` in this run.\n");
-        return;
-    };
-    let _ = writeln!(
-        out,
-        "| backend | highest `rust-version`, all third-party crates | declared by | same, only crates its runtime adds | declared by | crates in its tree | let chains used (need Rust 1.88) |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-    for b in &source.backends {
-        let chains = b
-            .features
-            .get("let chains (Rust 1.88)")
-            .copied()
-            .unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {chains} |",
-            b.backend,
-            b.msrv.as_deref().unwrap_or("none declared"),
-            b.msrv_set_by.as_deref().unwrap_or("–"),
-            b.runtime_msrv.as_deref().unwrap_or("none declared"),
-            b.runtime_msrv_set_by.as_deref().unwrap_or("–"),
-            b.dependency_count
-        );
-    }
-    let versions: Vec<String> = v
-        .run
-        .meta
-        .crate_versions
-        .iter()
-        .map(|(k, ver)| format!("{k} {ver}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\nBuilt with {}; crate versions from `Cargo.lock`: {}. The project's own crates declare `rust-version` 1.88 and use the 2024 edition (Rust 1.85 or later). A toolchain older \
-         than a backend's highest `rust-version` cannot build that backend with these versions: getting by with an older Rust means \
-         pinning older releases of the crates named above and rewriting any let chains, and the table shows how far each runtime's \
-         tree pulls the minimum up (`source.json`, `meta.json`).\n",
-        v.run.meta.rustc,
-        versions.join(", ")
     );
 }
 

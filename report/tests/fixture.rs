@@ -9,9 +9,9 @@ use herd_records::*;
 fn backend(name: &str, status: &str) -> BackendInfo {
     BackendInfo {
         name: name.into(),
-        language: "Rust".into(),
+        language: if name == "asyncio" { "Python" } else { "Rust" }.into(),
         runtime: format!("{name} runtime"),
-        runtime_crates: if name == "threads" {
+        runtime_crates: if name == "threads" || name == "asyncio" {
             vec![]
         } else {
             vec![name.into()]
@@ -28,7 +28,7 @@ fn backend(name: &str, status: &str) -> BackendInfo {
 fn summary(backend: &str, scenario: &str, rep: u32, p99: u64) -> SummaryRow {
     SummaryRow {
         backend: backend.into(),
-        scenario: scenario.into(),
+        scenario: scenario.parse().expect("scenario"),
         repetition: rep,
         target_rate: 1000.0,
         achieved_rate: 1000.0,
@@ -46,13 +46,18 @@ fn summary(backend: &str, scenario: &str, rep: u32, p99: u64) -> SummaryRow {
         p999_us: p99 * 2,
         max_us: p99 * 3,
         mean_us: p99 as f64 / 3.0,
-        cpu_ms_per_1000: 100.0,
+        server_cpu_us_per_command: 100.0,
+        loadgen_cpu_us_per_command: 20.0,
         server_cpu_cores: 0.1,
         peak_rss_sum_bytes: 50 << 20,
         peak_rss_max_bytes: 10 << 20,
         server_threads: 20,
         loadgen_cpu_cores: 0.3,
         loadgen_bound: false,
+        loadavg_1m: 0.5,
+        steal_fraction: 0.0,
+        outside_cpu_cores: 0.01,
+        disturbed: false,
     }
 }
 
@@ -62,8 +67,9 @@ fn sweep(backend: &str, rates: &[(f64, bool)]) -> Vec<SweepRow> {
         .enumerate()
         .map(|(i, &(rate, ok))| SweepRow {
             backend: backend.into(),
-            scenario: "iamat".into(),
+            scenario: Scenario::Iamat,
             step: i as u32,
+            phase: Phase::Ramp,
             target_rate: rate,
             achieved_rate: rate,
             p50_us: 200,
@@ -72,8 +78,28 @@ fn sweep(backend: &str, rates: &[(f64, bool)]) -> Vec<SweepRow> {
             p99_max_us: 2_500,
             error_fraction: 0.0,
             sustainable: ok,
+            // Cheaper per command as the rate rises (batching).
+            server_cpu_us_per_command: 400_000.0 / (rate + 2_000.0),
+            loadgen_cpu_us_per_command: 20.0,
+            loadavg_1m: 0.5,
+            steal_fraction: 0.0,
+            outside_cpu_cores: 0.01,
+            disturbed: false,
         })
         .collect()
+}
+
+fn ceiling(client: Client, c: usize, p: usize, rate: f64, failure: Option<&str>) -> CeilingRow {
+    CeilingRow {
+        client,
+        connections: c,
+        pipeline: p,
+        achieved_rate: rate,
+        p99_us: (client == Client::Loadgen).then_some(300),
+        client_cpu_cores: 1.0,
+        responder_cpu_cores: 0.9,
+        failure: failure.map(str::to_owned),
+    }
 }
 
 /// Writes a fixture run where `fast` sustains the higher rate.
@@ -100,21 +126,23 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             backend("smol", "maintained"),
             backend("threads", "maintained"),
             backend("async-std", "discontinued"),
+            backend("asyncio", "maintained"),
         ],
         server_logs: true,
-        pinning: None,
+        loadgen_cpus: vec![1],
+        server_cpus: vec![0],
         places_latency: "20ms".into(),
         loadgen_threads: 1,
         p99_objective_us: 10_000,
         problems: vec![Problem {
             backend: "threads".into(),
-            scenario: "idle".into(),
+            scenario: Scenario::Idle,
             what: "server Clark exited".into(),
         }],
     };
     write_json(&dir.join(META_FILE), &meta).expect("meta");
     let mut rows = Vec::new();
-    for b in ["smol", "threads", "async-std"] {
+    for b in ["smol", "threads", "async-std", "asyncio"] {
         for rep in 0..3 {
             rows.push(summary(b, "iamat", rep, 1_000));
             rows.push(summary(
@@ -125,6 +153,10 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             ));
         }
     }
+    // A repetition the machine disturbed: listed, never data (its p99 would show otherwise).
+    let mut noisy = summary("smol", "iamat", 3, 400_000);
+    (noisy.disturbed, noisy.loadavg_1m, noisy.outside_cpu_cores) = (true, 3.5, 1.2);
+    rows.push(noisy);
     write_csv(&dir.join(SUMMARY_FILE), &rows).expect("summary");
     let mut s = sweep(
         fast,
@@ -139,13 +171,20 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
         slow,
         &[(2_000.0, true), (4_000.0, true), (8_000.0, false)],
     ));
+    // A disturbed pass above the slow backend's limit: not evidence of a higher limit.
+    let mut disturbed = sweep(slow, &[(6_000.0, true)]);
+    disturbed[0].disturbed = true;
+    disturbed[0].steal_fraction = 0.2;
+    s.extend(disturbed);
     // The discontinued runtime is fastest of all: it must still not be recommended.
     s.extend(sweep(
         "async-std",
         &[(2_000.0, true), (32_000.0, true), (64_000.0, false)],
     ));
+    // A reference backend in another language: measured and shown, never recommended.
+    s.extend(sweep("asyncio", &[(2_000.0, true), (4_000.0, false)]));
     write_csv(&dir.join(SWEEP_FILE), &s).expect("sweep");
-    let idle: Vec<IdleRow> = ["smol", "threads", "async-std"]
+    let idle: Vec<IdleRow> = ["smol", "threads", "async-std", "asyncio"]
         .iter()
         .map(|b| IdleRow {
             backend: (*b).into(),
@@ -153,7 +192,11 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
             repetition: 0,
             rss_before_bytes: 0,
             rss_after_bytes: 0,
-            bytes_per_connection: if *b == "threads" { 90_000.0 } else { 12_000.0 },
+            bytes_per_connection: match *b {
+                "threads" => 90_000.0,
+                "asyncio" => 6_000.0,
+                _ => 12_000.0,
+            },
             threads_after: 20,
         })
         .collect();
@@ -172,16 +215,71 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
     .expect("prop");
     write_csv(
         &dir.join(CEILING_FILE),
-        &[CeilingRow {
-            connections: 16,
-            pipeline: 1,
-            achieved_rate: 80_000.0,
-            p99_us: 300,
-            loadgen_cpu_cores: 1.0,
-            responder_cpu_cores: 0.9,
-        }],
+        &[
+            ceiling(Client::Bare, 100, 1, 88_000.0, None),
+            ceiling(Client::Loadgen, 100, 1, 80_000.0, None),
+            ceiling(Client::Bare, 16, 16, 1_000_000.0, None),
+            ceiling(Client::Loadgen, 16, 16, 450_000.0, None),
+            ceiling(
+                Client::Loadgen,
+                1000,
+                1,
+                0.0,
+                Some("connection reset by the responder, 3 attempts"),
+            ),
+        ],
     )
     .expect("ceiling");
+    // The search's result for the fast backend; the others stand for stepped sweeps.
+    write_csv(
+        &dir.join(SUSTAINABLE_FILE),
+        &[SustainableRow {
+            backend: fast.into(),
+            scenario: Scenario::Iamat,
+            rate: 8_000.0,
+            highest_pass: 8_000.0,
+            lowest_fail: Some(8_400.0),
+            precision: 0.05,
+            repetitions: 5,
+            passed: 5,
+            achieved_min: 7_900.0,
+            achieved_max: 8_100.0,
+            spread: 8_100.0 / 7_900.0,
+            p99_us: 2_000,
+        }],
+    )
+    .expect("sustainable");
+    write_csv(
+        &dir.join(FAILURES_FILE),
+        &[FailureRow {
+            backend: "threads".into(),
+            scenario: Scenario::Whatsat,
+            point: "rate 1000 rep 3".into(),
+            attempts: 3,
+            reason: "server Clark exited".into(),
+        }],
+    )
+    .expect("failures");
+    let source = SourceFacts {
+        protocol_code_lines: 2000,
+        shell_code_lines: 500,
+        backends: ["smol", "threads", "async-std"]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BackendSource {
+                backend: (*b).into(),
+                code_lines: 300 + 50 * i,
+                runtime_api: BTreeMap::from([(format!("{b}::spawn"), 2)]),
+                features: BTreeMap::from([("async fn".into(), 3 + i)]),
+                msrv: Some("1.85".into()),
+                msrv_set_by: Some("lib 1.0.0".into()),
+                runtime_msrv: None,
+                runtime_msrv_set_by: None,
+                dependency_count: 10 + i,
+            })
+            .collect(),
+    };
+    write_json(&dir.join(SOURCE_FILE), &source).expect("source");
     std::fs::create_dir_all(dir.join("hgrm")).expect("hgrm dir");
     std::fs::write(dir.join("hgrm/smol-iamat-1000-r0.hgrm"), "       Value     Percentile TotalCount 1/(1-Percentile)\n\n       0.100 0.500000000000        5           2.00\n       0.900 0.990000000000       99         100.00\n").expect("hgrm");
 }
@@ -237,11 +335,32 @@ fn every_section_is_there_with_the_fixture_numbers() {
         "cpu.svg",
         "propagation.svg",
         "spectrum-iamat.svg",
+        "cpu-per-command.svg",
     ] {
         let svg =
             std::fs::read_to_string(dir.path().join("fixture/charts").join(chart)).expect(chart);
         assert!(svg.starts_with("<svg"), "{chart}");
     }
+    let chart = |name: &str| {
+        std::fs::read_to_string(dir.path().join("fixture/charts").join(name)).expect(name)
+    };
+    // Scenarios by name on the CPU chart (the fixture measured iamat and whatsat only), and
+    // bars, not a line.
+    let cpu = chart("cpu.svg");
+    assert!(
+        cpu.contains("\niamat\n") && cpu.contains("\nwhatsat\n"),
+        "{cpu}"
+    );
+    assert!(
+        !cpu.contains("\nmixed\n"),
+        "an unmeasured scenario gets no group"
+    );
+    // Four backends in two scenarios: eight bars (plus the background and legend).
+    assert!(cpu.matches("<rect").count() > 8, "bars, not lines: {cpu}");
+    // The found limit is marked, and reference backends are named as such in legends.
+    let sweep = chart("sweep.svg");
+    assert!(sweep.contains("found limit"));
+    assert!(sweep.contains("asyncio (Python, reference)"));
 }
 
 #[test]
@@ -264,4 +383,208 @@ fn rendering_twice_gives_the_same_report() {
         first,
         std::fs::read_to_string(dir.path().join("again.md")).expect("read")
     );
+}
+
+/// The whole rendered report of the fixture, pinned byte for byte: any change of output
+/// shows in review as a change of `tests/golden/fixture-report.md`. To accept a change,
+/// run `UPDATE_GOLDEN=1 cargo test -p report --test fixture` and review the diff.
+#[test]
+fn the_fixture_report_matches_its_golden_file() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fixture-report.md");
+    let (text, _dir) = render("smol", "threads");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().expect("parent")).expect("golden dir");
+        std::fs::write(&golden, &text).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    if text != want {
+        let line = text
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| text.lines().count().min(want.lines().count()));
+        panic!(
+            "the report differs from {} from line {}:\n  got:  {:?}\n  want: {:?}\nif the change is intended: UPDATE_GOLDEN=1 cargo test -p report --test fixture",
+            golden.display(),
+            line + 1,
+            text.lines().nth(line),
+            want.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn a_reference_backend_is_shown_but_never_recommended() {
+    let (text, _dir) = render("smol", "threads");
+    assert!(
+        text.contains("| asyncio (Python, reference) | maintained | 2000/s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asyncio (Python, reference): sustained 0.25× smol's IAMAT rate"),
+        "{text}"
+    );
+    // Lowest memory of all, and the tie rule would favour it: still not the winner.
+    assert!(text.contains("**Build the herd on smol.**"));
+}
+
+/// `scripts/bench-all --backend smol --scenario iamat`: one backend, one scenario, and the
+/// ceiling that every run measures. Nothing it did not measure may be computed from.
+#[test]
+fn a_partial_run_says_what_it_did_not_measure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("partial");
+    std::fs::create_dir_all(&run).expect("run dir");
+    write_run(&run, "smol", "threads");
+    let mut meta = read_meta(&run).expect("meta");
+    meta.backends.retain(|b| b.name == "smol");
+    meta.command_line = ["loadgen", "run", "--backend", "smol", "--scenario", "iamat"]
+        .map(String::from)
+        .to_vec();
+    write_json(&run.join(META_FILE), &meta).expect("meta");
+    let rows: Vec<SummaryRow> = read_csv::<SummaryRow>(&run.join(SUMMARY_FILE))
+        .expect("summary")
+        .into_iter()
+        .filter(|r| r.backend == "smol" && r.scenario == Scenario::Iamat)
+        .collect();
+    write_csv(&run.join(SUMMARY_FILE), &rows).expect("summary");
+    for file in [
+        SWEEP_FILE,
+        SUSTAINABLE_FILE,
+        FAILURES_FILE,
+        IDLE_FILE,
+        PROPAGATION_FILE,
+        SOURCE_FILE,
+    ] {
+        std::fs::remove_file(run.join(file)).expect(file);
+    }
+    let report = run.join("REPORT.md");
+    report::generate(&run, &report).expect("report generates");
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.contains("**A partial run:** it measured only backend smol, scenario iamat."),
+        "{text}"
+    );
+    assert!(
+        text.contains("**No recommendation: the deciding figure was not measured.**"),
+        "{text}"
+    );
+    assert!(!text.contains("sustained even the first rate"), "{text}");
+    assert!(
+        text.contains(
+            "| smol | maintained | not measured | – | – | not measured | not measured | 100 µs at 1000/s |"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("the sweep did not run, so no ratio to the herds is stated"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("× the best sustained herd rate"),
+        "no ratio computed from absent data: {text}"
+    );
+    assert!(
+        text.contains("Not measured in this run: the whatsat scenario, the mixed scenario, propagation, idle connections, the churn scenario, the sweep (the sustainable rate) and the source facts (`source.json`)."),
+        "{text}"
+    );
+    // Charts link from the report inside the run directory.
+    assert!(text.contains("](charts/"), "{text}");
+}
+
+#[test]
+fn a_partial_run_never_takes_the_project_report_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("whole");
+    std::fs::create_dir_all(&run).expect("run dir");
+    write_run(&run, "smol", "threads");
+    let project = dir.path().join("REPORT.md");
+    assert_eq!(report::report_path(&run, None).expect("whole"), project);
+    let mut meta = read_meta(&run).expect("meta");
+    meta.command_line = ["loadgen", "run", "--scenario=iamat"]
+        .map(String::from)
+        .to_vec();
+    write_json(&run.join(META_FILE), &meta).expect("meta");
+    assert_eq!(
+        report::report_path(&run, None).expect("partial"),
+        run.join("REPORT.md")
+    );
+    // Asked for explicitly, by any spelling of the path, it is refused.
+    let spelled = run.join("..").join("REPORT.md");
+    let err = report::report_path(&run, Some(spelled)).expect_err("refused");
+    assert!(err.to_string().contains("partial run"), "{err}");
+    let elsewhere = dir.path().join("partial.md");
+    assert_eq!(
+        report::report_path(&run, Some(elsewhere.clone())).expect("elsewhere"),
+        elsewhere
+    );
+}
+
+#[test]
+fn the_instrument_failures_and_disturbance_are_stated_never_drawn() {
+    let (text, _dir) = render("smol", "threads");
+    for needle in [
+        // Loadgen against the bare client, both shapes, with the verdict on each.
+        "Strict request/reply, 100 connections: the load generator reached 80.0k/s against the bare client's 88.0k/s (`ceiling.csv`), 91% of it: at least the 90%",
+        "Pipelined, 16 connections × 16 in flight: the load generator reached 450.0k/s against the bare client's 1.00M/s (`ceiling.csv`), 45% of it: **below 90%",
+        // Placement from meta.json.
+        "the load generator on CPU 1, the servers and the places service on CPU 0: disjoint cores",
+        // Failures with their reasons, not rows of zeros.
+        "- threads / whatsat: **failed** at rate 1000 rep 3 after 3 attempt(s): server Clark exited.",
+        "- ceiling / load generator client, 1000 connections × 1 in flight: **failed**: connection reset by the responder, 3 attempts.",
+        // Disturbed points listed.
+        "- smol / iamat at 1000/s, repetition 3: **disturbed** (load average 3.50, steal 0.0%, 1.20 cores used outside the run)",
+        "- threads / sweep at 6000/s: **disturbed** (load average 0.50, steal 20.0%",
+        // The deciding figure's spread, and the search's precision.
+        "| smol | maintained | 8000/s (2.00 ms) | 5.0% | 1.025, 5 of 5 |",
+        "held over 5 confirmation repetitions (5 passed) with a spread of 1.025",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // The disturbed repetition's p99 (400 ms) is in no table, and the disturbed sweep pass
+    // did not raise threads' limit.
+    assert!(!text.contains("400 ms"), "{text}");
+    assert!(
+        text.contains("| threads | maintained | 4000/s (2.00 ms) |"),
+        "{text}"
+    );
+    // The stepped sweep's limit has no confirmation to show.
+    assert!(
+        text.contains("| threads | maintained | 4000/s (2.00 ms) | – | – |"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scripts_report_picks_the_newest_whole_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, partial: bool| {
+        let run = dir.path().join(name);
+        std::fs::create_dir_all(&run).expect("run dir");
+        write_run(&run, "smol", "threads");
+        if partial {
+            let mut meta = read_meta(&run).expect("meta");
+            meta.command_line = ["loadgen", "run", "--backend", "smol"]
+                .map(String::from)
+                .to_vec();
+            write_json(&run.join(META_FILE), &meta).expect("meta");
+        }
+    };
+    write("20260101-000000", false);
+    write("20260102-000000", false);
+    write("20260103-000000", true);
+    std::fs::create_dir_all(dir.path().join("20260104-000000")).expect("no meta");
+    assert_eq!(
+        report::newest_run(dir.path()).expect("newest"),
+        dir.path().join("20260102-000000")
+    );
+    let only_partial = tempfile::tempdir().expect("tempdir");
+    let run = only_partial.path().join("20260103-000000");
+    std::fs::rename(dir.path().join("20260103-000000"), &run).expect("move");
+    assert_eq!(
+        report::newest_run(only_partial.path()).expect("newest"),
+        run
+    );
+    assert!(report::newest_run(&dir.path().join("absent")).is_err());
 }

@@ -1,45 +1,59 @@
-//! Server CPU time per 1,000 commands in each fixed-rate scenario.
+//! Server CPU time per command in each fixed-rate scenario: scenarios by name on the x axis,
+//! one bar per backend in each.
 
 use std::path::Path;
 
-use super::{Axes, Chart, Scale, Series, line_chart};
+use herd_records::Scenario;
+
+use super::{Bars, Chart, grouped_bars, legend};
 use crate::load::Run;
 use crate::stats::scenario_stats;
 
-/// Scenario order on the x axis.
-pub(crate) const SCENARIOS: [&str; 4] = ["iamat", "whatsat", "mixed", "churn"];
+/// The fixed-rate scenarios whose rows carry a CPU cost per command, in the suite's order.
+const SCENARIOS: [Scenario; 4] = [
+    Scenario::Iamat,
+    Scenario::Whatsat,
+    Scenario::Mixed,
+    Scenario::Churn,
+];
 
 pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
     let stats = scenario_stats(&run.summary);
-    let series: Vec<Series> = run
+    // Only the scenarios this run measured get a group.
+    let scenarios: Vec<Scenario> = SCENARIOS
+        .into_iter()
+        .filter(|s| stats.keys().any(|(_, k)| k == s))
+        .collect();
+    let series: Vec<Bars> = run
         .meta
         .backends
         .iter()
         .map(|b| {
-            let pts = SCENARIOS
+            let values = scenarios
                 .iter()
-                .enumerate()
-                .filter_map(|(i, s)| {
+                .map(|s| {
                     stats
-                        .get(&(b.name.clone(), (*s).to_owned()))
-                        .map(|st| ((i + 1) as f64, st.cpu_ms_per_1000.median))
+                        .get(&(b.name.clone(), *s))
+                        .map(|st| st.cpu_us_per_command.median)
                 })
                 .collect::<Vec<_>>();
-            (b.name.clone(), pts)
+            (legend(b), values)
         })
-        .filter(|(_, p)| !p.is_empty())
+        .filter(|(_, v)| v.iter().any(Option::is_some))
         .collect();
     if series.is_empty() {
         return Ok(None);
     }
     let file = dir.join("cpu.svg");
-    let title = "Server CPU per 1,000 commands (1 iamat, 2 whatsat, 3 mixed, 4 churn)".to_owned();
-    let axes = Axes {
-        title: &title,
-        x: ("scenario", Scale::Linear),
-        y: ("CPU ms per 1,000 commands, all servers", Scale::Linear),
-    };
-    line_chart(&file, &axes, &series)?;
+    let title = "Server CPU per command, by scenario (median of repetitions)".to_owned();
+    let groups: Vec<String> = scenarios.iter().map(|s| s.to_string()).collect();
+    grouped_bars(
+        &file,
+        &title,
+        "CPU µs per command, all servers",
+        &groups,
+        &series,
+    )?;
     Ok(Some(Chart {
         file,
         title,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Axes, Chart, Scale, Series, line_chart};
+use super::{Axes, Chart, Scale, Series, legend, line_chart};
 use crate::load::Run;
 use crate::stats::spread;
 
@@ -34,7 +34,7 @@ pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
             })
             .collect();
         if !pts.is_empty() {
-            series.push((b.name.clone(), pts));
+            series.push((legend(b), pts));
         }
     }
     if series.is_empty() {

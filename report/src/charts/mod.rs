@@ -1,6 +1,7 @@
-//! Charts, one file per kind, all drawn as SVG by one line-chart helper. Plot errors are
+//! Charts, one file per kind, all drawn as SVG by a line-chart and a grouped-bar helper. Plot errors are
 //! returned, never unwrapped.
 
+mod cost;
 mod cpu;
 mod idle;
 mod propagation;
@@ -27,12 +28,16 @@ pub struct Chart {
 pub fn draw_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
     std::fs::create_dir_all(dir)?;
     let mut charts = Vec::new();
-    for scenario in ["iamat", "whatsat"] {
+    for scenario in [
+        herd_records::Scenario::Iamat,
+        herd_records::Scenario::Whatsat,
+    ] {
         charts.extend(spectrum::draw(run, dir, scenario)?);
     }
     charts.extend(sweep::draw(run, dir)?);
     charts.extend(idle::draw(run, dir)?);
     charts.extend(cpu::draw(run, dir)?);
+    charts.extend(cost::draw(run, dir)?);
     charts.extend(propagation::draw(run, dir)?);
     charts.extend(timeline::draw(run, dir)?);
     Ok(charts)
@@ -75,8 +80,27 @@ pub(crate) struct Axes<'a> {
     pub y: (&'a str, Scale),
 }
 
+/// A point to call out on a line chart: series `series`'s colour, drawn as a large ring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mark {
+    pub series: usize,
+    pub at: (f64, f64),
+}
+
 /// Draws `series` as lines with points into an SVG file.
 pub(crate) fn line_chart(path: &Path, axes: &Axes<'_>, series: &[Series]) -> anyhow::Result<()> {
+    marked_line_chart(path, axes, series, &[], "")
+}
+
+/// Draws `series` as lines with points, and each of `marks` as a ring in its series' colour
+/// (named `marks_label` in the legend).
+pub(crate) fn marked_line_chart(
+    path: &Path,
+    axes: &Axes<'_>,
+    series: &[Series],
+    marks: &[Mark],
+    marks_label: &str,
+) -> anyhow::Result<()> {
     let mapped: Vec<(String, Vec<(f64, f64)>)> = series
         .iter()
         .map(|(name, pts)| {
@@ -145,6 +169,21 @@ pub(crate) fn line_chart(path: &Path, axes: &Axes<'_>, series: &[Series]) -> any
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    if !marks.is_empty() {
+        let ring = |m: &Mark| {
+            let color = Palette99::pick(m.series).to_rgba();
+            Circle::new(
+                (axes.x.1.map(m.at.0), axes.y.1.map(m.at.1)),
+                9,
+                color.stroke_width(3),
+            )
+        };
+        chart
+            .draw_series(marks.iter().map(ring))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(marks_label)
+            .legend(|(x, y)| Circle::new((x + 9, y), 6, BLACK.stroke_width(2)));
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -153,4 +192,82 @@ pub(crate) fn line_chart(path: &Path, axes: &Axes<'_>, series: &[Series]) -> any
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
+}
+
+/// One named set of bars, one value per group (`None`: not measured, no bar).
+pub(crate) type Bars = (String, Vec<Option<f64>>);
+
+/// Draws bars grouped by category (one group per name in `groups`, one bar per series in
+/// each) into an SVG file. The x axis is labelled with the group names.
+pub(crate) fn grouped_bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[Bars],
+) -> anyhow::Result<()> {
+    let top = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten().copied())
+        .fold(0.0, f64::max);
+    let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+    let n = groups.len().max(1);
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..(n as f64 - 0.5), 0.0..top)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Labels only at the group centres (the integers).
+    let name = |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 {
+            groups.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_desc("scenario")
+        .y_desc(y_desc)
+        .x_label_formatter(&name)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let width = 0.8 / series.len().max(1) as f64;
+    for (j, (label, values)) in series.iter().enumerate() {
+        let color = Palette99::pick(j).to_rgba();
+        let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
+        chart
+            .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+                v.map(|v| Rectangle::new([(left(i), 0.0), (left(i) + width, v)], color.filled()))
+            }))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// A backend's name in a chart legend: a backend in another language is marked as a
+/// reference, as in the tables.
+pub(crate) fn legend(b: &herd_records::BackendInfo) -> String {
+    if b.language == crate::stats::RECOMMENDED_LANGUAGE {
+        b.name.clone()
+    } else {
+        format!("{} ({}, reference)", b.name, b.language)
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Axes, Chart, Scale, Series, line_chart};
+use super::{Axes, Chart, Scale, Series, legend, line_chart};
 use crate::load::Run;
 
 pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
@@ -17,13 +17,13 @@ pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
             continue;
         }
         series.push((
-            format!("{} p50", b.name),
+            format!("{} p50", legend(b)),
             rows.iter()
                 .map(|r| (r.hops as f64, r.p50_us as f64 / 1000.0))
                 .collect(),
         ));
         series.push((
-            format!("{} p99", b.name),
+            format!("{} p99", legend(b)),
             rows.iter()
                 .map(|r| (r.hops as f64, r.p99_us as f64 / 1000.0))
                 .collect(),

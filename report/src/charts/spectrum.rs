@@ -2,19 +2,31 @@
 
 use std::path::Path;
 
-use super::{Axes, Chart, Scale, Series, line_chart};
+use herd_records::Scenario;
+
+use super::{Axes, Chart, Scale, Series, legend, line_chart};
 use crate::load::Run;
 
-pub(crate) fn draw(run: &Run, dir: &Path, scenario: &str) -> anyhow::Result<Option<Chart>> {
+pub(crate) fn draw(run: &Run, dir: &Path, scenario: Scenario) -> anyhow::Result<Option<Chart>> {
     let mut series: Vec<Series> = Vec::new();
     let mut sources = Vec::new();
-    for backend in run.meta.backends.iter().map(|b| &b.name) {
-        // Repetition 0 of the scenario's fixed rate stands for the backend.
-        let prefix = format!("{backend}-{scenario}-");
+    for b in &run.meta.backends {
+        // The first repetition that was not disturbed stands for the backend.
+        let rep = run
+            .summary
+            .iter()
+            .filter(|r| r.backend == b.name && r.scenario == scenario && !r.disturbed)
+            .map(|r| r.repetition)
+            .min();
+        let Some(rep) = rep else {
+            continue;
+        };
+        let prefix = format!("{}-{scenario}-", b.name);
+        let suffix = format!("-r{rep}");
         let Some((stem, points)) = run
             .spectra
             .iter()
-            .find(|(s, _)| s.starts_with(&prefix) && s.ends_with("-r0"))
+            .find(|(s, _)| s.starts_with(&prefix) && s.ends_with(&suffix))
         else {
             continue;
         };
@@ -23,14 +35,15 @@ pub(crate) fn draw(run: &Run, dir: &Path, scenario: &str) -> anyhow::Result<Opti
             .filter(|p| p.percentile < 1.0)
             .map(|p| (1.0 / (1.0 - p.percentile), p.value_ms))
             .collect();
-        series.push((backend.clone(), pts));
+        series.push((legend(b), pts));
         sources.push(format!("hgrm/{stem}.hgrm"));
     }
     if series.is_empty() {
         return Ok(None);
     }
     let file = dir.join(format!("spectrum-{scenario}.svg"));
-    let title = format!("Latency by percentile, {scenario} scenario (repetition 0)");
+    let title =
+        format!("Latency by percentile, {scenario} scenario (first undisturbed repetition)");
     let axes = Axes {
         title: &title,
         x: (

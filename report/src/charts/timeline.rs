@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use super::{Axes, Chart, Scale, Series, line_chart};
+use super::{Axes, Chart, Scale, Series, legend, line_chart};
 use crate::load::Run;
+use herd_records::Scenario;
 
 pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
-    let scenario = ["mixed", "iamat"]
+    let scenario = [Scenario::Mixed, Scenario::Iamat]
         .into_iter()
         .find(|s| run.timeline.iter().any(|r| r.scenario == *s));
     let Some(scenario) = scenario else {
@@ -21,9 +22,19 @@ pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
                 .timeline
                 .iter()
                 .filter(|r| r.backend == b.name && r.scenario == scenario && r.repetition == 0)
+                // A disturbed repetition is not data.
+                .filter(|r| {
+                    !run.summary.iter().any(|s| {
+                        s.disturbed
+                            && s.backend == r.backend
+                            && s.scenario == r.scenario
+                            && s.repetition == r.repetition
+                            && s.target_rate == r.target_rate
+                    })
+                })
                 .map(|r| (f64::from(r.second), r.p99_us as f64 / 1000.0))
                 .collect::<Vec<_>>();
-            (b.name.clone(), pts)
+            (legend(b), pts)
         })
         .filter(|(_, p)| !p.is_empty())
         .collect();
