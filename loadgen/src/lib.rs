@@ -6,14 +6,18 @@
 //! Scenarios ([`scenarios`]) are presets over it; the suite ([`suite`]) starts herds through
 //! `herd-launcher`, samples the servers' CPU and memory from /proc ([`procfs`]) and writes
 //! the records of `herd-records` plus HdrHistogram files ([`hist`]). [`ceiling`] measures
-//! the load generator itself against a responder with no runtime at all.
+//! the load generator itself against a responder with no runtime at all, beside a bare
+//! client ([`bare`]) that does nothing but send and count. [`placement`] keeps the load
+//! generator and the servers on disjoint CPUs.
 //!
 //! It judges nothing: the report crate reads what it wrote and draws the conclusions.
 
+pub mod bare;
 pub mod ceiling;
 pub mod driver;
 pub mod hist;
 pub mod meta;
+pub mod placement;
 pub mod procfs;
 pub mod scenarios;
 pub mod schedule;

@@ -5,7 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use herd_launcher::{Profile, build, build_places, discover, target_dir, workspace_root};
-use herd_records::Scenario;
+use herd_records::{Client, Scenario};
+use loadgen::placement::{self, Placement};
 use loadgen::schedule::{Schedule, Stop};
 use loadgen::suite::{Settings, Suite};
 use loadgen::{ceiling, driver, hist, workload};
@@ -225,6 +226,60 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Pins this (main) thread, and so every thread it starts, to the load generator's share
+/// of the CPUs; falls back to no pinning, said aloud, where affinity cannot be set.
+fn default_placement(loadgen_threads: usize) -> Placement {
+    let placement = match placement::available() {
+        Ok(cpus) => Placement::split(&cpus, loadgen_threads),
+        Err(e) => {
+            eprintln!("warning: cannot read CPU affinity ({e}); nothing is pinned");
+            return Placement::none();
+        }
+    };
+    if let Err(e) = placement::pin_current_thread(&placement.loadgen) {
+        eprintln!("warning: cannot pin the load generator ({e}); nothing is pinned");
+        return Placement::none();
+    }
+    placement
+}
+
+fn print_ceiling(rows: &[herd_records::CeilingRow]) {
+    for r in rows {
+        let client = match r.client {
+            Client::Bare => "bare",
+            Client::Loadgen => "loadgen",
+        };
+        match &r.failure {
+            None => println!(
+                "{client:8} {:5} connections x {:2} in flight: {:>10.0} replies/s, client CPU {:.2} cores",
+                r.connections, r.pipeline, r.achieved_rate, r.client_cpu_cores
+            ),
+            Some(why) => println!(
+                "{client:8} {:5} connections x {:2} in flight: FAILED: {why}",
+                r.connections, r.pipeline
+            ),
+        }
+    }
+    for r in rows
+        .iter()
+        .filter(|r| r.client == Client::Loadgen && r.failure.is_none())
+    {
+        let bare = rows.iter().find(|b| {
+            b.client == Client::Bare
+                && b.failure.is_none()
+                && (b.connections, b.pipeline) == (r.connections, r.pipeline)
+        });
+        if let Some(b) = bare {
+            println!(
+                "loadgen / bare at {} x {}: {:.0}%",
+                r.connections,
+                r.pipeline,
+                100.0 * r.achieved_rate / b.achieved_rate
+            );
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
@@ -242,19 +297,16 @@ fn main() -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "building the ceiling responder failed");
             }
-            let rows = ceiling::measure(
-                &target_dir(&root).join("release/ceiling"),
-                Duration::from_secs(seconds),
+            let placement = default_placement(loadgen_threads);
+            let rows = ceiling::measure(&ceiling::Setup {
+                binary: target_dir(&root).join("release/ceiling"),
+                duration: Duration::from_secs(seconds),
                 loadgen_threads,
-            )?;
+                responder_cpus: placement.servers.clone(),
+            });
             std::fs::create_dir_all(&out)?;
             herd_records::write_csv(&out.join(herd_records::CEILING_FILE), &rows)?;
-            for r in &rows {
-                println!(
-                    "{:5} connections x {:2} in flight: {:>10.0} replies/s, p99 {:?} us",
-                    r.connections, r.pipeline, r.achieved_rate, r.p99_us
-                );
-            }
+            print_ceiling(&rows);
             Ok(())
         }
         Command::Merge { logs } => {

@@ -70,6 +70,15 @@ pub fn sample(pid: u32) -> Option<Sample> {
     })
 }
 
+/// CPU time used so far by this whole process (every thread), to the nanosecond.
+pub fn own_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// Readings of a set of processes over a run: first, last and peaks.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
