@@ -8,9 +8,10 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use herd_protocol::Nanos;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
@@ -33,7 +34,8 @@ pub fn run(
     duration: Duration,
 ) -> anyhow::Result<f64> {
     let mut poll = Poll::new()?;
-    let line = workload::iamat(0, 0).bytes;
+    let mut line = Vec::new();
+    let _ = workload::iamat(0, 0, Nanos::from_system_time(SystemTime::now()), &mut line);
     let pipeline = pipeline.max(1);
     let mut conns = Vec::with_capacity(connections);
     for i in 0..connections {
@@ -79,6 +81,11 @@ pub fn run(
                             }
                             for _ in 0..replies {
                                 conn.pending.extend_from_slice(&line);
+                            }
+                            // The same rule as the driver's: a short read drained the
+                            // socket, and later bytes raise a new edge.
+                            if n < buf.len() {
+                                break;
                             }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,

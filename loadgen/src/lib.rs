@@ -19,6 +19,7 @@ pub mod hist;
 pub mod meta;
 pub mod placement;
 pub mod procfs;
+pub mod reply;
 pub mod scenarios;
 pub mod schedule;
 pub mod suite;

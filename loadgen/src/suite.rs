@@ -293,7 +293,12 @@ impl Suite {
             &outcome.seconds,
             &stem,
         )?;
-        for (second, h) in outcome.seconds.iter().enumerate() {
+        for (second, (h, failed)) in outcome
+            .seconds
+            .iter()
+            .zip(&outcome.failed_per_second)
+            .enumerate()
+        {
             self.tables.timeline.push(TimelineRow {
                 backend: backend.clone(),
                 scenario,
@@ -301,9 +306,9 @@ impl Suite {
                 target_rate,
                 second: second as u32,
                 ok: h.len(),
-                errors: outcome.errors_per_second.get(second).copied().unwrap_or(0),
-                wrong: 0,
-                timeouts: 0,
+                errors: failed.errors,
+                wrong: failed.wrong,
+                timeouts: failed.timeouts,
                 p99_us: h.value_at_quantile(0.99),
             });
         }
