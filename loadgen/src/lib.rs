@@ -14,6 +14,7 @@
 
 pub mod bare;
 pub mod ceiling;
+pub mod disturbance;
 pub mod driver;
 pub mod hist;
 pub mod meta;
@@ -22,5 +23,6 @@ pub mod procfs;
 pub mod reply;
 pub mod scenarios;
 pub mod schedule;
+pub mod search;
 pub mod suite;
 pub mod workload;

@@ -17,7 +17,7 @@ pub struct Sample {
 }
 
 /// Clock ticks per second for /proc/<pid>/stat times (`getconf CLK_TCK`, nearly always 100).
-fn ticks_per_second() -> u64 {
+pub fn ticks_per_second() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
     *TICKS.get_or_init(|| {
         Command::new("getconf")
