@@ -8,8 +8,9 @@ use herd_launcher::{Profile, build, build_places, discover, target_dir, workspac
 use herd_records::{Client, Scenario};
 use loadgen::placement::{self, Placement};
 use loadgen::schedule::{Schedule, Stop};
-use loadgen::suite::{Settings, Suite};
-use loadgen::{ceiling, driver, hist, workload};
+use loadgen::search::Bounds;
+use loadgen::suite::{self, Settings, Suite};
+use loadgen::{ceiling, driver, hist, meta, workload};
 
 /// Drives herd backends with open-loop load and records latency, throughput, CPU and memory.
 ///
@@ -41,6 +42,9 @@ enum Command {
         /// builds every binary of the workspace in one cargo call first).
         #[arg(long)]
         no_build: bool,
+        /// Do not pin: by default the clients and the responder get disjoint CPUs.
+        #[arg(long)]
+        no_pin: bool,
     },
     /// Merge HdrHistogram interval logs (e.g. from several loadgen processes) into one .hgrm.
     Merge {
@@ -48,14 +52,21 @@ enum Command {
         #[arg(required = true)]
         logs: Vec<PathBuf>,
     },
-    /// Load an already running herd by address and print the summary as JSON.
+    /// Load an already running herd by address and print the summary record (the same
+    /// fields as a row of summary.csv) as JSON.
     Attach {
         /// Server addresses; connections are spread over them.
         #[arg(long = "addr", required = true)]
         addrs: Vec<std::net::SocketAddr>,
         /// iamat, whatsat or mixed.
         #[arg(long, default_value = "iamat")]
-        scenario: String,
+        scenario: Scenario,
+        /// The servers' process ids, to record their CPU and memory (else those are 0).
+        #[arg(long = "server-pid")]
+        server_pids: Vec<u32>,
+        /// The name the record gives the backend.
+        #[arg(long, default_value = "attached")]
+        backend: String,
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
         #[arg(long, default_value = "5")]
@@ -121,6 +132,9 @@ struct RunArgs {
     /// The p99 latency a sweep step must stay under, milliseconds.
     #[arg(long, default_value_t = 10)]
     p99_objective_ms: u64,
+    /// Do not pin: by default the load generator and the servers get disjoint CPUs.
+    #[arg(long)]
+    no_pin: bool,
     /// Turn the servers' logs off (they are on by default, as in production).
     #[arg(long)]
     no_server_logs: bool,
@@ -144,7 +158,13 @@ fn utc_run_id() -> String {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let root = workspace_root()?;
+    let placement = if args.no_pin {
+        Placement::none()
+    } else {
+        default_placement(args.loadgen_threads)
+    };
     let mut backends = discover(&root)?;
+    let all_manifests = backends.clone();
     if !args.backends.is_empty() {
         let known: Vec<String> = backends.iter().map(|m| m.name.clone()).collect();
         for wanted in &args.backends {
@@ -200,9 +220,21 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         churn_rate: 500.0,
         places_latency: args.places_latency,
         p99_objective: Duration::from_millis(args.p99_objective_ms),
-        sweep_start: 2_000.0,
-        sweep_factor: if full { 1.5 } else { 2.0 },
-        sweep_max_steps: if full { 12 } else { 8 },
+        search: Bounds {
+            start: 2_000.0,
+            factor: 2.0,
+            precision: 0.05,
+            max_rate: 400_000.0,
+            min_rate: 250.0,
+            max_points: 16,
+        },
+        search_reps: 1,
+        confirm_reps: if full { 5 } else { 3 },
+        confirm_rounds: 2,
+        scenario_attempts: 2,
+        disturbed_retries: if full { 2 } else { 1 },
+        placement,
+        crate_names: meta::crate_names(&root, &all_manifests),
         idle_counts: if full {
             vec![1_000, 5_000, 10_000]
         } else {
@@ -288,6 +320,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             loadgen_threads,
             no_build,
+            no_pin,
         } => {
             let root = workspace_root()?;
             if !no_build {
@@ -297,7 +330,11 @@ fn main() -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "building the ceiling responder failed");
             }
-            let placement = default_placement(loadgen_threads);
+            let placement = if no_pin {
+                Placement::none()
+            } else {
+                default_placement(loadgen_threads)
+            };
             let rows = ceiling::measure(&ceiling::Setup {
                 binary: target_dir(&root).join("release/ceiling"),
                 duration: Duration::from_secs(seconds),
@@ -317,14 +354,16 @@ fn main() -> anyhow::Result<()> {
         Command::Attach {
             addrs,
             scenario,
+            server_pids,
+            backend,
             rate,
             seconds,
             connections,
             pipeline,
         } => {
-            let workload: driver::Workload = match scenario.as_str() {
-                "iamat" => Arc::new(workload::iamat),
-                "whatsat" | "mixed" => {
+            let workload: driver::Workload = match scenario {
+                Scenario::Iamat => Arc::new(workload::iamat),
+                Scenario::Whatsat | Scenario::Mixed => {
                     let time = herd_protocol::message::format_client_time(
                         herd_protocol::Nanos::from_system_time(std::time::SystemTime::now()),
                     );
@@ -336,13 +375,13 @@ fn main() -> anyhow::Result<()> {
                             c.iamat(&client, &location, &time)?;
                         }
                     }
-                    if scenario == "whatsat" {
+                    if scenario == Scenario::Whatsat {
                         Arc::new(workload::whatsat(32))
                     } else {
                         workload::mixed(80, 32)
                     }
                 }
-                other => anyhow::bail!("attach runs iamat, whatsat or mixed, not {other:?}"),
+                other => anyhow::bail!("attach runs iamat, whatsat or mixed, not {other}"),
             };
             let plan = driver::Plan {
                 targets: addrs,
@@ -356,20 +395,9 @@ fn main() -> anyhow::Result<()> {
                 threads: 1,
                 workload,
             };
-            let o = driver::run(&plan)?;
-            let h = &o.latency;
-            println!(
-                "{{\"sent\": {}, \"ok\": {}, \"errors\": {}, \"timeouts\": {}, \"wrong\": {}, \"achieved_rate\": {:.1}, \"p50_us\": {}, \"p99_us\": {}, \"max_us\": {}}}",
-                o.sent,
-                o.ok,
-                o.errors,
-                o.timeouts,
-                o.wrong,
-                o.achieved_rate(),
-                h.value_at_quantile(0.5),
-                h.value_at_quantile(0.99),
-                h.max()
-            );
+            let m = suite::measure_plan(&plan, server_pids, None)?;
+            let row = suite::summary_row(&backend, scenario, 0, rate, &plan, &m);
+            println!("{}", serde_json::to_string_pretty(&row)?);
             Ok(())
         }
     }

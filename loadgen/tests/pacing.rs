@@ -3,8 +3,8 @@
 //! Alone in its own test binary: it compares this process's CPU time with wall time, and
 //! other tests running beside it would add theirs.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,35 +12,13 @@ use loadgen::driver::{Plan, run};
 use loadgen::schedule::{Schedule, Stop};
 use loadgen::{procfs, workload};
 
-/// Answers every line with an AT line naming the client (thread per connection).
-fn responder() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().expect("clone");
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { return };
-                    let f: Vec<&str> = line.split(' ').collect();
-                    let reply = format!("AT T +0.000000000 {} {} {}\n", f[1], f[2], f[3]);
-                    if writer.write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn open_loop_pacing_sleeps_instead_of_spinning() {
     // 200 commands/s leaves 5 ms between sends. A loop that spins the last millisecond
     // before each send burns about 20% of a core; one woken by a timer, a few percent.
     // CPU time (not wall time) is compared, so a busy machine does not make this flaky.
     let plan = Plan {
-        targets: vec![responder()],
+        targets: vec![common::responder()],
         connections: 4,
         pipeline: 1,
         schedule: Schedule::Open { rate: 200.0 },
