@@ -102,10 +102,10 @@ struct RunArgs {
     /// Load generator event-loop threads.
     #[arg(long, default_value_t = 1)]
     loadgen_threads: usize,
-    /// Repetitions of every measured point [quick 3, full 5].
+    /// Repetitions of every fixed-rate point [quick 3, full 5].
     #[arg(long)]
     reps: Option<u32>,
-    /// Measured seconds per repetition [quick 3, full 5].
+    /// Measured seconds per repetition [quick 2, full 5].
     #[arg(long)]
     seconds: Option<u64>,
     /// Open-loop IAMAT rate for the iamat scenario, commands/s.
@@ -209,8 +209,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         loadgen_threads: args.loadgen_threads,
         reps: args.reps.unwrap_or(if full { 5 } else { 3 }),
-        warmup: Duration::from_secs(if full { 2 } else { 1 }),
-        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 5 } else { 3 })),
+        warmup: Duration::from_millis(if full { 2_000 } else { 700 }),
+        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 5 } else { 2 })),
         connections: args.connections,
         pipeline: args.pipeline,
         iamat_rate: args.iamat_rate,
@@ -228,13 +228,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             min_rate: 250.0,
             max_points: 16,
         },
-        search_reps: 1,
+        search_reps: if full { 2 } else { 1 },
         confirm_reps: if full { 5 } else { 3 },
         confirm_rounds: 2,
         scenario_attempts: 2,
         disturbed_retries: if full { 2 } else { 1 },
         placement,
         crate_names: meta::crate_names(&root, &all_manifests),
+        idle_reps: if full { 3 } else { 2 },
         idle_counts: if full {
             vec![1_000, 5_000, 10_000]
         } else {

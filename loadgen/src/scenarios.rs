@@ -316,7 +316,7 @@ fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     let counts = suite.settings.idle_counts.clone();
     for (k, rep) in counts
         .into_iter()
-        .flat_map(|k| (0..suite.settings.reps).map(move |r| (k, r)))
+        .flat_map(|k| (0..suite.settings.idle_reps).map(move |r| (k, r)))
     {
         let (herd, _logs) = suite.herd(backend, "0")?;
         let pids: Vec<u32> = herd.pids().into_values().collect();

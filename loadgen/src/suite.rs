@@ -62,6 +62,7 @@ pub struct Settings {
     /// Crates whose versions meta.json records (every manifest's runtime crates and the
     /// instrument's own dependencies).
     pub crate_names: Vec<String>,
+    pub idle_reps: u32,
     pub idle_counts: Vec<usize>,
     pub propagation_samples: usize,
     pub server_logs: bool,
