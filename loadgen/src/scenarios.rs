@@ -357,3 +357,71 @@ fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(target: f64, achieved: f64, p99: u64, failed: u64, disturbed: bool) -> SummaryRow {
+        SummaryRow {
+            backend: "b".into(),
+            scenario: Scenario::Sweep,
+            repetition: 0,
+            target_rate: target,
+            achieved_rate: achieved,
+            connections: 64,
+            pipeline: 1,
+            duration_s: 2.0,
+            sent: 10_000,
+            ok: 10_000 - failed,
+            errors: failed,
+            timeouts: 0,
+            wrong: 0,
+            p50_us: p99 / 2,
+            p90_us: p99,
+            p99_us: p99,
+            p999_us: p99,
+            max_us: p99,
+            mean_us: 1.0,
+            server_cpu_us_per_command: 40.0,
+            loadgen_cpu_us_per_command: 5.0,
+            server_cpu_cores: 0.5,
+            peak_rss_sum_bytes: 0,
+            peak_rss_max_bytes: 0,
+            server_threads: 0,
+            loadgen_cpu_cores: 0.1,
+            loadgen_bound: false,
+            loadavg_1m: if disturbed { 3.0 } else { 0.2 },
+            steal_fraction: 0.0,
+            outside_cpu_cores: if disturbed { 0.9 } else { 0.0 },
+            disturbed,
+        }
+    }
+
+    #[test]
+    fn a_repetition_keeps_up_only_under_the_objective_without_failures_at_the_rate() {
+        assert!(kept_up(&rep(5_000.0, 4_990.0, 9_000, 0, false), 10_000));
+        assert!(!kept_up(&rep(5_000.0, 4_990.0, 11_000, 0, false), 10_000));
+        assert!(!kept_up(&rep(5_000.0, 4_990.0, 9_000, 10, false), 10_000));
+        assert!(!kept_up(&rep(5_000.0, 4_700.0, 9_000, 0, false), 10_000));
+    }
+
+    #[test]
+    fn a_sweep_point_takes_medians_and_the_worst_disturbance() {
+        let rows = [
+            rep(8_000.0, 7_990.0, 3_000, 0, false),
+            rep(8_000.0, 7_980.0, 30_000, 0, true),
+            rep(8_000.0, 7_995.0, 4_000, 0, false),
+        ];
+        let p = sweep_row("b", 4, Phase::Bisect, 8_000.0, &rows, 10_000);
+        assert_eq!(
+            (p.p99_us, p.p99_min_us, p.p99_max_us),
+            (4_000, 3_000, 30_000)
+        );
+        assert!(p.sustainable, "median p99 under the objective");
+        assert!(p.disturbed && p.outside_cpu_cores == 0.9 && p.loadavg_1m == 3.0);
+        assert_eq!((p.step, p.phase), (4, Phase::Bisect));
+        let failing = [rep(8_000.0, 7_990.0, 3_000, 20, false)];
+        assert!(!sweep_row("b", 0, Phase::Ramp, 8_000.0, &failing, 10_000).sustainable);
+    }
+}
