@@ -62,14 +62,25 @@ struct PlacesStatus<'a> {
 /// Judges `reply` (terminators included) as the answer to a command of kind `expect` for
 /// `client`.
 pub fn check(reply: &[u8], expect: Expect, client: &[u8]) -> Verdict {
-    let line_end = reply
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(reply.len());
+    // ReplyReader cut an IAMAT's reply at its newline: no need to look for it again.
+    let line_end = match expect {
+        Expect::Line => reply.len().saturating_sub(1),
+        Expect::Whatsat => reply
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(reply.len()),
+    };
     let line = &reply[..line_end];
     // AT <server> <skew> <client> <location> <time>
-    let mut fields = line.split(|&b| b == b' ');
-    if fields.next() != Some(b"AT") || fields.nth(2) != Some(client) {
+    let names_client = line
+        .strip_prefix(b"AT ")
+        .and_then(after_field)
+        .and_then(after_field)
+        .is_some_and(|rest| {
+            rest.strip_prefix(client)
+                .is_some_and(|after| after.is_empty() || after[0] == b' ')
+        });
+    if !names_client {
         return Verdict::Wrong;
     }
     match expect {
@@ -83,6 +94,12 @@ pub fn check(reply: &[u8], expect: Expect, client: &[u8]) -> Verdict {
             }
         }
     }
+}
+
+/// What follows the first space-terminated field.
+fn after_field(text: &[u8]) -> Option<&[u8]> {
+    let space = text.iter().position(|&b| b == b' ')?;
+    Some(&text[space + 1..])
 }
 
 #[cfg(test)]
@@ -105,6 +122,30 @@ mod tests {
                 Verdict::Wrong,
             ),
             ("AT Clark\n".into(), Expect::Line, "kiwi", Verdict::Wrong),
+            (
+                "AT Clark +0.1 kiwi\n".into(),
+                Expect::Line,
+                "kiwi",
+                Verdict::Ok,
+            ),
+            (
+                "AT Clark +0.1 kiwi2 x y\n".into(),
+                Expect::Line,
+                "kiwi",
+                Verdict::Wrong,
+            ),
+            (
+                "AT  Clark +0.1 kiwi x y\n".into(),
+                Expect::Line,
+                "kiwi",
+                Verdict::Wrong,
+            ),
+            (
+                "IAMAT Clark +0.1 kiwi x y\n".into(),
+                Expect::Line,
+                "kiwi",
+                Verdict::Wrong,
+            ),
             (String::new(), Expect::Line, "kiwi", Verdict::Wrong),
             // The server's own spacing, compact JSON, and keys in another order all pass.
             (
