@@ -38,6 +38,9 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 1)]
         loadgen_threads: usize,
+        /// Turns each client takes per shape (they alternate); the best is kept.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
         /// Use the ceiling binary already built in the target directory (scripts/bench-all
         /// builds every binary of the workspace in one cargo call first).
         #[arg(long)]
@@ -320,6 +323,7 @@ fn main() -> anyhow::Result<()> {
             out,
             seconds,
             loadgen_threads,
+            rounds,
             no_build,
             no_pin,
         } => {
@@ -340,6 +344,7 @@ fn main() -> anyhow::Result<()> {
                 binary: target_dir(&root).join("release/ceiling"),
                 duration: Duration::from_secs(seconds),
                 loadgen_threads,
+                rounds,
                 responder_cpus: placement.servers.clone(),
             });
             std::fs::create_dir_all(&out)?;
