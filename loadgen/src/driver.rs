@@ -507,7 +507,8 @@ impl<'p> Driver<'p> {
                 client: request.client,
                 measured,
             });
-            if measured {
+            // Closed loop sends when it decides to: no lag to record.
+            if measured && matches!(self.plan.schedule, Schedule::Open { .. }) {
                 let lag = now.saturating_duration_since(at).as_micros() as u64;
                 let _ = self.out.send_lag.record(lag.clamp(1, MAX_MICROS));
             }
@@ -522,8 +523,10 @@ impl<'p> Driver<'p> {
     /// connection per loop turn, however many commands it holds.
     fn flush_dirty(&mut self) {
         for i in std::mem::take(&mut self.dirty) {
-            self.conns[i].dirty = false;
-            self.flush(i);
+            // A connection flushed early (right after its read) is no longer dirty.
+            if std::mem::take(&mut self.conns[i].dirty) {
+                self.flush(i);
+            }
         }
     }
 
@@ -766,6 +769,13 @@ impl<'p> Driver<'p> {
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     self.read(i);
+                    // Send what the replies released now, not after the whole batch of
+                    // events: the server gets its next commands while this loop reads the
+                    // other connections (still one write per connection per turn).
+                    if self.conns[i].dirty {
+                        self.conns[i].dirty = false;
+                        self.flush(i);
+                    }
                 }
             }
             self.flush_dirty();

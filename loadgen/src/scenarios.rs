@@ -200,7 +200,7 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
         };
         let mut rows = Vec::new();
         for rep in 0..reps {
-            rows.push(suite.measure(&mut herd, Scenario::Sweep, &plan, rep)?);
+            rows.push(suite.measure_point(&mut herd, Scenario::Sweep, &plan, rep, true)?);
         }
         let row = sweep_row(&backend.name, step, phase, rate, &rows, objective_us);
         suite.tables.sweep.push(row.clone());

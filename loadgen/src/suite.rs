@@ -338,18 +338,32 @@ impl Suite {
         plan: &Plan,
         rep: u32,
     ) -> anyhow::Result<SummaryRow> {
+        self.measure_point(herd, scenario, plan, rep, false)
+    }
+
+    /// As [`Suite::measure`]; with `overload_expected` (the sweep's search), a point where
+    /// the live herd answered nothing is a result, not a failure.
+    pub fn measure_point(
+        &mut self,
+        herd: &mut Herd,
+        scenario: Scenario,
+        plan: &Plan,
+        rep: u32,
+        overload_expected: bool,
+    ) -> anyhow::Result<SummaryRow> {
         let target_rate = match plan.schedule {
             Schedule::Open { rate } => rate,
             Schedule::Closed => 0.0,
         };
         let point = format!("rate {target_rate:.0} rep {rep}");
         let retries = self.settings.disturbed_retries;
-        for attempt in 0..=retries {
+        let mut attempt = 0;
+        loop {
             let m = measure_once(herd, plan).map_err(|e| PointFailed {
                 point: point.clone(),
                 reason: format!("{e:#}"),
             })?;
-            if m.outcome.ok == 0 {
+            if m.outcome.ok == 0 && !overload_expected {
                 return Err(PointFailed {
                     point,
                     reason: m
@@ -360,6 +374,7 @@ impl Suite {
                 .into());
             }
             if m.disturbance.disturbed && attempt < retries {
+                attempt += 1;
                 self.progress.println(format!(
                     "{} / {scenario} {point}: disturbed (others used {:.2} cores, steal {:.1}%), repeating",
                     herd.backend().name,
@@ -370,7 +385,6 @@ impl Suite {
             }
             return self.record(herd, scenario, plan, rep, target_rate, m);
         }
-        unreachable!("the last attempt returns")
     }
 
     fn record(
