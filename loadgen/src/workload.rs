@@ -85,14 +85,55 @@ fn write_client(prefix: &str, number: u64, out: &mut Vec<u8>) -> ClientName {
     ClientName::new(&out[start..]).unwrap_or_else(|| unreachable!("client names are short"))
 }
 
-pub fn iamat(conn: usize, seq: u64, now: Nanos, out: &mut Vec<u8>) -> Request {
-    let n = conn as u64 * CLIENTS_PER_CONNECTION + seq % CLIENTS_PER_CONNECTION;
+/// `IAMAT <client> <location> ` of client `n`, written from scratch.
+fn write_iamat_prefix(n: u64, out: &mut Vec<u8>) -> ClientName {
     out.extend_from_slice(IAMAT.as_bytes());
     out.push(b' ');
     let client = write_client("lg", n, out);
     out.push(b' ');
     write_location(n, out);
     out.push(b' ');
+    client
+}
+
+/// Clients whose IAMAT prefix is formatted once and copied after (1,000 connections' worth).
+const CACHED_CLIENTS: u64 = 8_192;
+
+struct Prefixes {
+    bytes: Vec<u8>,
+    /// Per client: where its prefix ends in `bytes` (it starts where the previous ends).
+    ends: Vec<usize>,
+    clients: Vec<ClientName>,
+}
+
+fn prefixes() -> &'static Prefixes {
+    static PREFIXES: OnceLock<Prefixes> = OnceLock::new();
+    PREFIXES.get_or_init(|| {
+        let mut p = Prefixes {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            clients: Vec::new(),
+        };
+        for n in 0..CACHED_CLIENTS {
+            let client = write_iamat_prefix(n, &mut p.bytes);
+            p.ends.push(p.bytes.len());
+            p.clients.push(client);
+        }
+        p
+    })
+}
+
+pub fn iamat(conn: usize, seq: u64, now: Nanos, out: &mut Vec<u8>) -> Request {
+    let n = conn as u64 * CLIENTS_PER_CONNECTION + seq % CLIENTS_PER_CONNECTION;
+    let client = if n < CACHED_CLIENTS {
+        let p = prefixes();
+        let i = n as usize;
+        let start = if i == 0 { 0 } else { p.ends[i - 1] };
+        out.extend_from_slice(&p.bytes[start..p.ends[i]]);
+        p.clients[i]
+    } else {
+        write_iamat_prefix(n, out)
+    };
     write_time(now, out);
     out.push(b'\n');
     Request {
@@ -155,7 +196,16 @@ mod tests {
     #[test]
     fn commands_are_the_protocol_crates_bytes() {
         let time = format_client_time(Nanos(1_621_464_827_959_498_503));
-        for (conn, seq) in [(0, 0), (3, 5), (999, 123_456), (12, 7)] {
+        // Cached prefixes (the first 8,192 clients) and formatted ones alike.
+        for (conn, seq) in [
+            (0, 0),
+            (3, 5),
+            (999, 123_456),
+            (12, 7),
+            (1_023, 7),
+            (1_024, 0),
+            (5_000, 3),
+        ] {
             let n = conn as u64 * CLIENTS_PER_CONNECTION + seq % CLIENTS_PER_CONNECTION;
             let location = format_location(
                 -40.0 + (n * 37 % 100) as f64 * 0.9,
