@@ -348,6 +348,8 @@ struct Driver<'p> {
     /// Wall-clock time at `clock_base`, for the times commands carry.
     wall_base: Nanos,
     clock_base: Instant,
+    /// The last `Instant` converted to wall-clock nanoseconds, and the result.
+    wall_at: Option<(Instant, i128)>,
 }
 
 impl<'p> Driver<'p> {
@@ -376,6 +378,7 @@ impl<'p> Driver<'p> {
             buf: vec![0; 64 * 1024],
             wall_base: Nanos::from_system_time(SystemTime::now()),
             clock_base: now,
+            wall_at: None,
         };
         for (local, id) in ids.into_iter().enumerate() {
             let target = plan.targets[id % plan.targets.len()];
@@ -477,8 +480,16 @@ impl<'p> Driver<'p> {
         } else {
             self.plan.pipeline.max(1)
         };
-        let wall =
-            self.wall_base.0 + now.saturating_duration_since(self.clock_base).as_nanos() as i128;
+        // Every reply of one read shares `now`: convert it to wall-clock time once.
+        let wall = match self.wall_at {
+            Some((at, wall)) if at == now => wall,
+            _ => {
+                let wall = self.wall_base.0
+                    + now.saturating_duration_since(self.clock_base).as_nanos() as i128;
+                self.wall_at = Some((now, wall));
+                wall
+            }
+        };
         while self.conns[i].inflight.len() < depth {
             let Some((at, measured)) = self.conns[i].backlog.pop_front() else {
                 break;
