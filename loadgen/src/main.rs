@@ -161,11 +161,6 @@ fn utc_run_id() -> String {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let root = workspace_root()?;
-    let placement = if args.no_pin {
-        Placement::none()
-    } else {
-        default_placement(args.loadgen_threads)
-    };
     let mut backends = discover(&root)?;
     let all_manifests = backends.clone();
     if !args.backends.is_empty() {
@@ -190,6 +185,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             build(&root, m, profile)?;
         }
     }
+    // Pinned only now, so the builds above had every CPU (children inherit the affinity).
+    let placement = if args.no_pin {
+        Placement::none()
+    } else {
+        default_placement(args.loadgen_threads)
+    };
     let run_id = args.run_id.unwrap_or_else(utc_run_id);
     let out = args
         .out
