@@ -5,10 +5,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use herd_launcher::{Profile, build, build_places, discover, target_dir, workspace_root};
-use herd_records::Scenario;
+use herd_records::{Client, Scenario};
+use loadgen::placement::{self, Placement};
 use loadgen::schedule::{Schedule, Stop};
-use loadgen::suite::{Settings, Suite};
-use loadgen::{ceiling, driver, hist, workload};
+use loadgen::search::Bounds;
+use loadgen::suite::{self, Settings, Suite};
+use loadgen::{ceiling, driver, hist, meta, workload};
 
 /// Drives herd backends with open-loop load and records latency, throughput, CPU and memory.
 ///
@@ -36,10 +38,16 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 1)]
         loadgen_threads: usize,
+        /// Turns each client takes per shape (they alternate); the best is kept.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
         /// Use the ceiling binary already built in the target directory (scripts/bench-all
         /// builds every binary of the workspace in one cargo call first).
         #[arg(long)]
         no_build: bool,
+        /// Do not pin: by default the clients and the responder get disjoint CPUs.
+        #[arg(long)]
+        no_pin: bool,
     },
     /// Merge HdrHistogram interval logs (e.g. from several loadgen processes) into one .hgrm.
     Merge {
@@ -47,14 +55,21 @@ enum Command {
         #[arg(required = true)]
         logs: Vec<PathBuf>,
     },
-    /// Load an already running herd by address and print the summary as JSON.
+    /// Load an already running herd by address and print the summary record (the same
+    /// fields as a row of summary.csv) as JSON.
     Attach {
         /// Server addresses; connections are spread over them.
         #[arg(long = "addr", required = true)]
         addrs: Vec<std::net::SocketAddr>,
         /// iamat, whatsat or mixed.
         #[arg(long, default_value = "iamat")]
-        scenario: String,
+        scenario: Scenario,
+        /// The servers' process ids, to record their CPU and memory (else those are 0).
+        #[arg(long = "server-pid")]
+        server_pids: Vec<u32>,
+        /// The name the record gives the backend.
+        #[arg(long, default_value = "attached")]
+        backend: String,
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
         #[arg(long, default_value = "5")]
@@ -90,10 +105,10 @@ struct RunArgs {
     /// Load generator event-loop threads.
     #[arg(long, default_value_t = 1)]
     loadgen_threads: usize,
-    /// Repetitions of every measured point [quick 3, full 5].
+    /// Repetitions of every fixed-rate point [quick 3, full 5].
     #[arg(long)]
     reps: Option<u32>,
-    /// Measured seconds per repetition [quick 3, full 5].
+    /// Measured seconds per repetition [quick 2, full 5].
     #[arg(long)]
     seconds: Option<u64>,
     /// Open-loop IAMAT rate for the iamat scenario, commands/s.
@@ -120,6 +135,9 @@ struct RunArgs {
     /// The p99 latency a sweep step must stay under, milliseconds.
     #[arg(long, default_value_t = 10)]
     p99_objective_ms: u64,
+    /// Do not pin: by default the load generator and the servers get disjoint CPUs.
+    #[arg(long)]
+    no_pin: bool,
     /// Turn the servers' logs off (they are on by default, as in production).
     #[arg(long)]
     no_server_logs: bool,
@@ -144,6 +162,7 @@ fn utc_run_id() -> String {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let root = workspace_root()?;
     let mut backends = discover(&root)?;
+    let all_manifests = backends.clone();
     if !args.backends.is_empty() {
         let known: Vec<String> = backends.iter().map(|m| m.name.clone()).collect();
         for wanted in &args.backends {
@@ -166,6 +185,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             build(&root, m, profile)?;
         }
     }
+    // Pinned only now, so the builds above had every CPU (children inherit the affinity).
+    let placement = if args.no_pin {
+        Placement::none()
+    } else {
+        default_placement(args.loadgen_threads)
+    };
     let run_id = args.run_id.unwrap_or_else(utc_run_id);
     let out = args
         .out
@@ -188,8 +213,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         loadgen_threads: args.loadgen_threads,
         reps: args.reps.unwrap_or(if full { 5 } else { 3 }),
-        warmup: Duration::from_secs(if full { 2 } else { 1 }),
-        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 5 } else { 3 })),
+        warmup: Duration::from_millis(if full { 2_000 } else { 700 }),
+        duration: Duration::from_secs(args.seconds.unwrap_or(if full { 5 } else { 2 })),
         connections: args.connections,
         pipeline: args.pipeline,
         iamat_rate: args.iamat_rate,
@@ -199,9 +224,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         churn_rate: 500.0,
         places_latency: args.places_latency,
         p99_objective: Duration::from_millis(args.p99_objective_ms),
-        sweep_start: 2_000.0,
-        sweep_factor: if full { 1.5 } else { 2.0 },
-        sweep_max_steps: if full { 12 } else { 8 },
+        search: Bounds {
+            start: 2_000.0,
+            factor: 2.0,
+            precision: 0.05,
+            max_rate: 400_000.0,
+            min_rate: 250.0,
+            max_points: 16,
+        },
+        search_reps: if full { 2 } else { 1 },
+        confirm_reps: if full { 5 } else { 3 },
+        confirm_rounds: 2,
+        scenario_attempts: 2,
+        disturbed_retries: if full { 2 } else { 1 },
+        placement,
+        crate_names: meta::crate_names(&root, &all_manifests),
+        idle_reps: if full { 3 } else { 2 },
         idle_counts: if full {
             vec![1_000, 5_000, 10_000]
         } else {
@@ -225,6 +263,60 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Pins this (main) thread, and so every thread it starts, to the load generator's share
+/// of the CPUs; falls back to no pinning, said aloud, where affinity cannot be set.
+fn default_placement(loadgen_threads: usize) -> Placement {
+    let placement = match placement::available() {
+        Ok(cpus) => Placement::split(&cpus, loadgen_threads),
+        Err(e) => {
+            eprintln!("warning: cannot read CPU affinity ({e}); nothing is pinned");
+            return Placement::none();
+        }
+    };
+    if let Err(e) = placement::pin_current_thread(&placement.loadgen) {
+        eprintln!("warning: cannot pin the load generator ({e}); nothing is pinned");
+        return Placement::none();
+    }
+    placement
+}
+
+fn print_ceiling(rows: &[herd_records::CeilingRow]) {
+    for r in rows {
+        let client = match r.client {
+            Client::Bare => "bare",
+            Client::Loadgen => "loadgen",
+        };
+        match &r.failure {
+            None => println!(
+                "{client:8} {:5} connections x {:2} in flight: {:>10.0} replies/s, client CPU {:.2} cores",
+                r.connections, r.pipeline, r.achieved_rate, r.client_cpu_cores
+            ),
+            Some(why) => println!(
+                "{client:8} {:5} connections x {:2} in flight: FAILED: {why}",
+                r.connections, r.pipeline
+            ),
+        }
+    }
+    for r in rows
+        .iter()
+        .filter(|r| r.client == Client::Loadgen && r.failure.is_none())
+    {
+        let bare = rows.iter().find(|b| {
+            b.client == Client::Bare
+                && b.failure.is_none()
+                && (b.connections, b.pipeline) == (r.connections, r.pipeline)
+        });
+        if let Some(b) = bare {
+            println!(
+                "loadgen / bare at {} x {}: {:.0}%",
+                r.connections,
+                r.pipeline,
+                100.0 * r.achieved_rate / b.achieved_rate
+            );
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
@@ -232,7 +324,9 @@ fn main() -> anyhow::Result<()> {
             out,
             seconds,
             loadgen_threads,
+            rounds,
             no_build,
+            no_pin,
         } => {
             let root = workspace_root()?;
             if !no_build {
@@ -242,19 +336,21 @@ fn main() -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "building the ceiling responder failed");
             }
-            let rows = ceiling::measure(
-                &target_dir(&root).join("release/ceiling"),
-                Duration::from_secs(seconds),
+            let placement = if no_pin {
+                Placement::none()
+            } else {
+                default_placement(loadgen_threads)
+            };
+            let rows = ceiling::measure(&ceiling::Setup {
+                binary: target_dir(&root).join("release/ceiling"),
+                duration: Duration::from_secs(seconds),
                 loadgen_threads,
-            )?;
+                rounds,
+                responder_cpus: placement.servers.clone(),
+            });
             std::fs::create_dir_all(&out)?;
             herd_records::write_csv(&out.join(herd_records::CEILING_FILE), &rows)?;
-            for r in &rows {
-                println!(
-                    "{:5} connections x {:2} in flight: {:>10.0} replies/s, p99 {:?} us",
-                    r.connections, r.pipeline, r.achieved_rate, r.p99_us
-                );
-            }
+            print_ceiling(&rows);
             Ok(())
         }
         Command::Merge { logs } => {
@@ -265,14 +361,16 @@ fn main() -> anyhow::Result<()> {
         Command::Attach {
             addrs,
             scenario,
+            server_pids,
+            backend,
             rate,
             seconds,
             connections,
             pipeline,
         } => {
-            let workload: driver::Workload = match scenario.as_str() {
-                "iamat" => Arc::new(workload::iamat),
-                "whatsat" | "mixed" => {
+            let workload: driver::Workload = match scenario {
+                Scenario::Iamat => Arc::new(workload::iamat),
+                Scenario::Whatsat | Scenario::Mixed => {
                     let time = herd_protocol::message::format_client_time(
                         herd_protocol::Nanos::from_system_time(std::time::SystemTime::now()),
                     );
@@ -284,13 +382,13 @@ fn main() -> anyhow::Result<()> {
                             c.iamat(&client, &location, &time)?;
                         }
                     }
-                    if scenario == "whatsat" {
+                    if scenario == Scenario::Whatsat {
                         Arc::new(workload::whatsat(32))
                     } else {
                         workload::mixed(80, 32)
                     }
                 }
-                other => anyhow::bail!("attach runs iamat, whatsat or mixed, not {other:?}"),
+                other => anyhow::bail!("attach runs iamat, whatsat or mixed, not {other}"),
             };
             let plan = driver::Plan {
                 targets: addrs,
@@ -304,20 +402,9 @@ fn main() -> anyhow::Result<()> {
                 threads: 1,
                 workload,
             };
-            let o = driver::run(&plan)?;
-            let h = &o.latency;
-            println!(
-                "{{\"sent\": {}, \"ok\": {}, \"errors\": {}, \"timeouts\": {}, \"wrong\": {}, \"achieved_rate\": {:.1}, \"p50_us\": {}, \"p99_us\": {}, \"max_us\": {}}}",
-                o.sent,
-                o.ok,
-                o.errors,
-                o.timeouts,
-                o.wrong,
-                o.achieved_rate(),
-                h.value_at_quantile(0.5),
-                h.value_at_quantile(0.99),
-                h.max()
-            );
+            let m = suite::measure_plan(&plan, server_pids, None)?;
+            let row = suite::summary_row(&backend, scenario, 0, rate, &plan, &m);
+            println!("{}", serde_json::to_string_pretty(&row)?);
             Ok(())
         }
     }

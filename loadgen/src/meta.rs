@@ -61,7 +61,7 @@ pub fn rustc(root: &Path) -> String {
 }
 
 /// Versions from Cargo.lock of the named crates.
-pub fn crate_versions(root: &Path, names: &[&str]) -> BTreeMap<String, String> {
+pub fn crate_versions(root: &Path, names: &[String]) -> BTreeMap<String, String> {
     let lock: toml::Table = read(&root.join("Cargo.lock").display().to_string())
         .parse()
         .unwrap_or_default();
@@ -78,25 +78,31 @@ pub fn crate_versions(root: &Path, names: &[&str]) -> BTreeMap<String, String> {
                 p.get("version")?.as_str()?.to_owned(),
             ))
         })
-        .filter(|(n, _)| names.contains(&n.as_str()))
+        .filter(|(n, _)| names.contains(n))
         .collect()
 }
 
-/// Crates whose versions every run records.
-pub const MEASURED_CRATES: &[&str] = &[
-    "tokio",
-    "async-std",
-    "async-global-executor",
-    "smol",
-    "async-executor",
-    "async-io",
-    "async-net",
-    "async-channel",
-    "hdrhistogram",
-    "mio",
-    "axum",
-    "hyper",
-];
+/// The crates a run's versions are recorded for: every manifest's runtime crates, and the
+/// registry dependencies of the instrument itself (loadgen, the ceiling responder, the
+/// places service), read from their Cargo.toml files rather than listed here.
+pub fn crate_names(root: &Path, manifests: &[herd_launcher::Manifest]) -> Vec<String> {
+    let mut names: Vec<String> = manifests
+        .iter()
+        .flat_map(|m| m.runtime_crates.iter().cloned())
+        .collect();
+    for krate in ["loadgen", "ceiling", "places"] {
+        let toml: toml::Table = read(&root.join(krate).join("Cargo.toml").display().to_string())
+            .parse()
+            .unwrap_or_default();
+        if let Some(deps) = toml.get("dependencies").and_then(toml::Value::as_table) {
+            // Workspace members are not versioned crates of their own.
+            names.extend(deps.keys().filter(|d| !d.starts_with("herd-")).cloned());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
 
 #[cfg(test)]
 mod tests {
@@ -107,9 +113,23 @@ mod tests {
         let h = host();
         assert!(h.cores >= 1 && h.memory_bytes > 0 && !h.kernel.is_empty());
         let root = herd_launcher::workspace_root().expect("root");
-        let versions = crate_versions(&root, MEASURED_CRATES);
+        let manifests = herd_launcher::discover(&root).expect("manifests");
+        let names = crate_names(&root, &manifests);
+        // Every manifest's runtime crates, and the instrument's own, with no list here.
+        for m in &manifests {
+            for c in &m.runtime_crates {
+                assert!(
+                    names.contains(c),
+                    "{c} of {} missing from {names:?}",
+                    m.name
+                );
+            }
+        }
+        assert!(names.iter().any(|n| n == "mio") && names.iter().any(|n| n == "hdrhistogram"));
+        assert!(!names.iter().any(|n| n.starts_with("herd-")), "{names:?}");
+        let versions = crate_versions(&root, &names);
         assert!(
-            versions.contains_key("tokio") && versions.contains_key("async-std"),
+            versions.contains_key("tokio") && versions.contains_key("mio"),
             "{versions:?}"
         );
     }

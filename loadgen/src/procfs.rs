@@ -17,7 +17,7 @@ pub struct Sample {
 }
 
 /// Clock ticks per second for /proc/<pid>/stat times (`getconf CLK_TCK`, nearly always 100).
-fn ticks_per_second() -> u64 {
+pub fn ticks_per_second() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
     *TICKS.get_or_init(|| {
         Command::new("getconf")
@@ -68,6 +68,15 @@ pub fn sample(pid: u32) -> Option<Sample> {
         rss_bytes,
         threads,
     })
+}
+
+/// CPU time used so far by this whole process (every thread), to the nanosecond.
+pub fn own_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Readings of a set of processes over a run: first, last and peaks.

@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use hdrhistogram::Histogram;
 use herd_launcher::{Client, Herd, Manifest};
-use herd_records::{IdleRow, Phase, PropagationRow, Scenario, SweepRow};
+use herd_records::{
+    IdleRow, Phase, PropagationRow, Scenario, SummaryRow, SustainableRow, SweepRow,
+};
 
 use crate::procfs;
 use crate::schedule::Schedule;
+use crate::search::Search;
 use crate::suite::Suite;
 use crate::workload;
 
@@ -109,57 +112,143 @@ fn median(mut v: Vec<u64>) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// Raises the open-loop IAMAT rate until a step is not sustainable.
+fn median_f(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Whether one repetition kept up: under the p99 objective, (almost) nothing failed, and
+/// at least 95% of the asked rate answered.
+fn kept_up(r: &SummaryRow, objective_us: u64) -> bool {
+    let failed = r.errors + r.timeouts + r.wrong;
+    r.p99_us <= objective_us
+        && (failed as f64) < 0.001 * r.sent.max(1) as f64
+        && r.achieved_rate >= 0.95 * r.target_rate
+}
+
+/// One sweep point from its repetitions.
+fn sweep_row(
+    backend: &str,
+    step: u32,
+    phase: Phase,
+    rate: f64,
+    rows: &[SummaryRow],
+    objective_us: u64,
+) -> SweepRow {
+    let p99s: Vec<u64> = rows.iter().map(|r| r.p99_us).collect();
+    let sent: u64 = rows.iter().map(|r| r.sent).sum();
+    let failed: u64 = rows.iter().map(|r| r.errors + r.timeouts + r.wrong).sum();
+    let achieved = rows.iter().map(|r| r.achieved_rate).sum::<f64>() / rows.len().max(1) as f64;
+    let p99 = median(p99s.clone());
+    let error_fraction = failed as f64 / sent.max(1) as f64;
+    let worst = |f: fn(&SummaryRow) -> f64| rows.iter().map(f).fold(0.0, f64::max);
+    SweepRow {
+        backend: backend.into(),
+        scenario: Scenario::Iamat,
+        step,
+        phase,
+        target_rate: rate,
+        achieved_rate: achieved,
+        p50_us: median(rows.iter().map(|r| r.p50_us).collect()),
+        p99_us: p99,
+        p99_min_us: p99s.iter().copied().min().unwrap_or(0),
+        p99_max_us: p99s.iter().copied().max().unwrap_or(0),
+        error_fraction,
+        sustainable: p99 <= objective_us && error_fraction < 0.001 && achieved >= 0.95 * rate,
+        server_cpu_us_per_command: median_f(
+            rows.iter().map(|r| r.server_cpu_us_per_command).collect(),
+        ),
+        loadgen_cpu_us_per_command: median_f(
+            rows.iter().map(|r| r.loadgen_cpu_us_per_command).collect(),
+        ),
+        loadavg_1m: worst(|r| r.loadavg_1m),
+        steal_fraction: worst(|r| r.steal_fraction),
+        outside_cpu_cores: worst(|r| r.outside_cpu_cores),
+        disturbed: rows.iter().any(|r| r.disturbed),
+    }
+}
+
+/// Finds the highest sustainable open-loop IAMAT rate: ramp, bisection to the search's
+/// precision, then repetitions at the found rate (see [`crate::search`]). Every point is
+/// kept in `sweep.csv`; the answer goes to `sustainable.csv`.
 fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     let s = suite.settings.clone();
+    let objective_us = s.p99_objective.as_micros() as u64;
     let (mut herd, _logs) = suite.herd(backend, "0")?;
-    let mut rate = s.sweep_start;
-    for step in 0..s.sweep_max_steps {
-        let plan = suite.plan(
+    let mut search = Search::new(s.search);
+    let mut confirmations = 0;
+    let mut last_confirmation: Option<(f64, Vec<SummaryRow>)> = None;
+    for step in 0.. {
+        let (phase, rate) = match search.next() {
+            Some(next) => next,
+            None => match search.highest_pass() {
+                Some(rate) if confirmations < s.confirm_rounds => (Phase::Confirm, rate),
+                _ => break,
+            },
+        };
+        let mut plan = suite.plan(
             &herd,
             Schedule::Open { rate },
             s.connections,
             Arc::new(workload::iamat),
         )?;
+        plan.drain = Duration::from_secs(1);
+        let reps = if phase == Phase::Confirm {
+            s.confirm_reps
+        } else {
+            s.search_reps
+        };
         let mut rows = Vec::new();
-        for rep in 0..s.reps {
-            rows.push(suite.measure(&mut herd, Scenario::Sweep, &plan, rep)?);
+        for rep in 0..reps {
+            rows.push(suite.measure_point(&mut herd, Scenario::Sweep, &plan, rep, true)?);
         }
-        let p99s: Vec<u64> = rows.iter().map(|r| r.p99_us).collect();
-        let sent: u64 = rows.iter().map(|r| r.sent).sum();
-        let failed: u64 = rows.iter().map(|r| r.errors + r.timeouts + r.wrong).sum();
-        let achieved = rows.iter().map(|r| r.achieved_rate).sum::<f64>() / rows.len().max(1) as f64;
-        let p99 = median(p99s.clone());
-        let error_fraction = failed as f64 / sent.max(1) as f64;
-        let sustainable = p99 <= s.p99_objective.as_micros() as u64
-            && error_fraction < 0.001
-            && achieved >= 0.95 * rate;
-        suite.tables.sweep.push(SweepRow {
-            backend: backend.name.clone(),
-            scenario: Scenario::Iamat,
-            step,
-            phase: Phase::Ramp,
-            target_rate: rate,
-            achieved_rate: achieved,
-            p50_us: median(rows.iter().map(|r| r.p50_us).collect()),
-            p99_us: p99,
-            p99_min_us: p99s.iter().copied().min().unwrap_or(0),
-            p99_max_us: p99s.iter().copied().max().unwrap_or(0),
-            error_fraction,
-            sustainable,
-            server_cpu_us_per_command: 0.0,
-            loadgen_cpu_us_per_command: 0.0,
-            loadavg_1m: 0.0,
-            steal_fraction: 0.0,
-            outside_cpu_cores: 0.0,
-            disturbed: false,
-        });
+        let row = sweep_row(&backend.name, step, phase, rate, &rows, objective_us);
+        suite.tables.sweep.push(row.clone());
         suite.tables.write(&s.out)?;
-        if !sustainable {
+        if phase != Phase::Confirm {
+            search.record(rate, row.sustainable);
+            continue;
+        }
+        confirmations += 1;
+        let passed = rows.iter().filter(|r| kept_up(r, objective_us)).count();
+        if 2 * passed > rows.len() {
+            last_confirmation = Some((rate, rows));
             break;
         }
-        rate *= s.sweep_factor;
+        // Most repetitions failed at the found rate: it is a failure, search below it.
+        search.record(rate, false);
+        last_confirmation = Some((rate, rows));
     }
+    let (rate, rows) = last_confirmation.unwrap_or((0.0, Vec::new()));
+    let achieved: Vec<f64> = rows.iter().map(|r| r.achieved_rate).collect();
+    let (min, max) = (
+        achieved.iter().copied().fold(f64::INFINITY, f64::min),
+        achieved.iter().copied().fold(0.0, f64::max),
+    );
+    let passed = rows.iter().filter(|r| kept_up(r, objective_us)).count() as u32;
+    let confirmed = 2 * passed > rows.len() as u32;
+    suite.tables.sustainable.push(SustainableRow {
+        backend: backend.name.clone(),
+        scenario: Scenario::Iamat,
+        rate: if confirmed {
+            rate
+        } else {
+            search.highest_pass().unwrap_or(0.0)
+        },
+        highest_pass: search.highest_pass().unwrap_or(0.0),
+        lowest_fail: search.lowest_fail(),
+        precision: search.precision(),
+        repetitions: rows.len() as u32,
+        passed,
+        achieved_min: if rows.is_empty() { 0.0 } else { min },
+        achieved_max: max,
+        spread: if min > 0.0 && !rows.is_empty() {
+            max / min
+        } else {
+            0.0
+        },
+        p99_us: median(rows.iter().map(|r| r.p99_us).collect()),
+    });
     Ok(())
 }
 
@@ -227,7 +316,7 @@ fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     let counts = suite.settings.idle_counts.clone();
     for (k, rep) in counts
         .into_iter()
-        .flat_map(|k| (0..suite.settings.reps).map(move |r| (k, r)))
+        .flat_map(|k| (0..suite.settings.idle_reps).map(move |r| (k, r)))
     {
         let (herd, _logs) = suite.herd(backend, "0")?;
         let pids: Vec<u32> = herd.pids().into_values().collect();
@@ -267,4 +356,72 @@ fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
         drop(open);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(target: f64, achieved: f64, p99: u64, failed: u64, disturbed: bool) -> SummaryRow {
+        SummaryRow {
+            backend: "b".into(),
+            scenario: Scenario::Sweep,
+            repetition: 0,
+            target_rate: target,
+            achieved_rate: achieved,
+            connections: 64,
+            pipeline: 1,
+            duration_s: 2.0,
+            sent: 10_000,
+            ok: 10_000 - failed,
+            errors: failed,
+            timeouts: 0,
+            wrong: 0,
+            p50_us: p99 / 2,
+            p90_us: p99,
+            p99_us: p99,
+            p999_us: p99,
+            max_us: p99,
+            mean_us: 1.0,
+            server_cpu_us_per_command: 40.0,
+            loadgen_cpu_us_per_command: 5.0,
+            server_cpu_cores: 0.5,
+            peak_rss_sum_bytes: 0,
+            peak_rss_max_bytes: 0,
+            server_threads: 0,
+            loadgen_cpu_cores: 0.1,
+            loadgen_bound: false,
+            loadavg_1m: if disturbed { 3.0 } else { 0.2 },
+            steal_fraction: 0.0,
+            outside_cpu_cores: if disturbed { 0.9 } else { 0.0 },
+            disturbed,
+        }
+    }
+
+    #[test]
+    fn a_repetition_keeps_up_only_under_the_objective_without_failures_at_the_rate() {
+        assert!(kept_up(&rep(5_000.0, 4_990.0, 9_000, 0, false), 10_000));
+        assert!(!kept_up(&rep(5_000.0, 4_990.0, 11_000, 0, false), 10_000));
+        assert!(!kept_up(&rep(5_000.0, 4_990.0, 9_000, 10, false), 10_000));
+        assert!(!kept_up(&rep(5_000.0, 4_700.0, 9_000, 0, false), 10_000));
+    }
+
+    #[test]
+    fn a_sweep_point_takes_medians_and_the_worst_disturbance() {
+        let rows = [
+            rep(8_000.0, 7_990.0, 3_000, 0, false),
+            rep(8_000.0, 7_980.0, 30_000, 0, true),
+            rep(8_000.0, 7_995.0, 4_000, 0, false),
+        ];
+        let p = sweep_row("b", 4, Phase::Bisect, 8_000.0, &rows, 10_000);
+        assert_eq!(
+            (p.p99_us, p.p99_min_us, p.p99_max_us),
+            (4_000, 3_000, 30_000)
+        );
+        assert!(p.sustainable, "median p99 under the objective");
+        assert!(p.disturbed && p.outside_cpu_cores == 0.9 && p.loadavg_1m == 3.0);
+        assert_eq!((p.step, p.phase), (4, Phase::Bisect));
+        let failing = [rep(8_000.0, 7_990.0, 3_000, 20, false)];
+        assert!(!sweep_row("b", 0, Phase::Ramp, 8_000.0, &failing, 10_000).sustainable);
+    }
 }

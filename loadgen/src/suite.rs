@@ -1,9 +1,12 @@
 //! Runs scenarios against backends and writes everything under `results/<run-id>/`.
 //!
-//! Each scenario gets a fresh herd (release build, default topology). A herd that fails to
-//! start or dies mid-run is recorded as a problem, with its log tail, and the suite goes
-//! on; every table is rewritten after each scenario so an interrupted run keeps what it
-//! measured.
+//! Each scenario gets a fresh herd (release build, default topology), started on the
+//! servers' CPUs while the load generator keeps to its own ([`crate::placement`]). Every
+//! measured point records how disturbed the machine was ([`crate::disturbance`]); a
+//! disturbed point is repeated. A point that fails (the herd died, nothing was answered)
+//! fails its scenario, which is rolled back and retried on a fresh herd; one that still
+//! fails is written to `failures.csv` with its reason, never as a row of zeros. Every table
+//! is rewritten after each scenario so an interrupted run keeps what it measured.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,9 +17,11 @@ use herd_records::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::driver::{Outcome, Plan};
+use crate::placement::{self, Placement};
 use crate::procfs::{self, Sampler};
 use crate::schedule::Schedule;
-use crate::{hist, meta};
+use crate::search::Bounds;
+use crate::{disturbance, hist, meta};
 
 /// Everything a suite run is configured with (see `loadgen run --help` for meanings).
 #[derive(Debug, Clone)]
@@ -42,9 +47,22 @@ pub struct Settings {
     pub churn_rate: f64,
     pub places_latency: String,
     pub p99_objective: Duration,
-    pub sweep_start: f64,
-    pub sweep_factor: f64,
-    pub sweep_max_steps: u32,
+    /// How the sweep searches for the sustainable rate.
+    pub search: Bounds,
+    /// Repetitions of each search point, and of the confirmation at the found rate.
+    pub search_reps: u32,
+    pub confirm_reps: u32,
+    /// Confirmations tried before the search gives up on confirming.
+    pub confirm_rounds: u32,
+    /// Attempts of a scenario whose point failed, each on a fresh herd.
+    pub scenario_attempts: u32,
+    /// Repeats of a point measured while the machine was disturbed.
+    pub disturbed_retries: u32,
+    pub placement: Placement,
+    /// Crates whose versions meta.json records (every manifest's runtime crates and the
+    /// instrument's own dependencies).
+    pub crate_names: Vec<String>,
+    pub idle_reps: u32,
     pub idle_counts: Vec<usize>,
     pub propagation_samples: usize,
     pub server_logs: bool,
@@ -59,8 +77,14 @@ pub struct Tables {
     pub sweep: Vec<SweepRow>,
     pub propagation: Vec<PropagationRow>,
     pub idle: Vec<IdleRow>,
+    pub sustainable: Vec<SustainableRow>,
+    pub failures: Vec<FailureRow>,
     pub problems: Vec<Problem>,
 }
+
+/// Table lengths at a moment, to roll back a failed scenario's rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark([usize; 6]);
 
 impl Tables {
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
@@ -68,9 +92,48 @@ impl Tables {
         write_csv(&dir.join(TIMELINE_FILE), &self.timeline)?;
         write_csv(&dir.join(SWEEP_FILE), &self.sweep)?;
         write_csv(&dir.join(PROPAGATION_FILE), &self.propagation)?;
-        write_csv(&dir.join(IDLE_FILE), &self.idle)
+        write_csv(&dir.join(IDLE_FILE), &self.idle)?;
+        write_csv(&dir.join(SUSTAINABLE_FILE), &self.sustainable)?;
+        write_csv(&dir.join(FAILURES_FILE), &self.failures)
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark([
+            self.summary.len(),
+            self.timeline.len(),
+            self.sweep.len(),
+            self.propagation.len(),
+            self.idle.len(),
+            self.sustainable.len(),
+        ])
+    }
+
+    /// Drops every data row added since `mark` (failures and problems stay).
+    pub fn rollback(&mut self, mark: Mark) {
+        let [a, b, c, d, e, f] = mark.0;
+        self.summary.truncate(a);
+        self.timeline.truncate(b);
+        self.sweep.truncate(c);
+        self.propagation.truncate(d);
+        self.idle.truncate(e);
+        self.sustainable.truncate(f);
     }
 }
+
+/// A measured point that failed: which point and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointFailed {
+    pub point: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for PointFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.point, self.reason)
+    }
+}
+
+impl std::error::Error for PointFailed {}
 
 /// The state of one suite run.
 pub struct Suite {
@@ -118,19 +181,7 @@ impl Suite {
                     eprintln!("[{at}/{of}] {step}");
                 }
                 self.progress.set_message(step);
-                if let Err(e) = crate::scenarios::run(self, &backend, scenario) {
-                    let what = format!("{e:#}");
-                    self.progress.println(format!(
-                        "problem: {} / {}: {what}",
-                        backend.name,
-                        scenario.name()
-                    ));
-                    self.tables.problems.push(Problem {
-                        backend: backend.name.clone(),
-                        scenario,
-                        what,
-                    });
-                }
+                self.attempt(&backend, scenario);
                 self.tables.write(&self.settings.out)?;
                 self.write_meta()?;
                 self.progress.inc(1);
@@ -138,6 +189,43 @@ impl Suite {
         }
         self.progress.finish_with_message("done");
         Ok(())
+    }
+
+    /// Runs one scenario, retrying it on a fresh herd when a point fails; the last failure
+    /// goes to `failures.csv`.
+    fn attempt(&mut self, backend: &Manifest, scenario: Scenario) {
+        let attempts = self.settings.scenario_attempts.max(1);
+        let mut reasons = Vec::new();
+        let mut point = String::from("setup");
+        for attempt in 1..=attempts {
+            let mark = self.tables.mark();
+            let Err(e) = crate::scenarios::run(self, backend, scenario) else {
+                return;
+            };
+            self.tables.rollback(mark);
+            let what = format!("{e:#}");
+            if let Some(p) = e.downcast_ref::<PointFailed>() {
+                point.clone_from(&p.point);
+            }
+            self.progress.println(format!(
+                "attempt {attempt}/{attempts} of {} / {scenario} failed: {}",
+                backend.name,
+                what.lines().next().unwrap_or_default()
+            ));
+            self.tables.problems.push(Problem {
+                backend: backend.name.clone(),
+                scenario,
+                what: what.clone(),
+            });
+            reasons.push(what);
+        }
+        self.tables.failures.push(FailureRow {
+            backend: backend.name.clone(),
+            scenario,
+            point,
+            attempts,
+            reason: reasons.last().cloned().unwrap_or_default(),
+        });
     }
 
     pub fn write_meta(&self) -> anyhow::Result<()> {
@@ -169,12 +257,12 @@ impl Suite {
             git_dirty,
             host: meta::host(),
             rustc: meta::rustc(&s.root),
-            crate_versions: meta::crate_versions(&s.root, meta::MEASURED_CRATES),
+            crate_versions: meta::crate_versions(&s.root, &s.crate_names),
             command_line: s.command_line.clone(),
             backends,
             server_logs: s.server_logs,
-            loadgen_cpus: Vec::new(),
-            server_cpus: Vec::new(),
+            loadgen_cpus: s.placement.loadgen.clone(),
+            server_cpus: s.placement.servers.clone(),
             places_latency: s.places_latency.clone(),
             loadgen_threads: s.loadgen_threads,
             p99_objective_us: s.p99_objective.as_micros() as u64,
@@ -206,8 +294,11 @@ impl Suite {
             seed: 1,
         };
         spec.logs = logs.as_ref().map(|d| d.path().to_path_buf());
-        let herd = Herd::start(&self.settings.root, spec)
-            .with_context(|| format!("starting the {} herd", backend.name))?;
+        // Started from this thread pinned to the servers' CPUs: every process inherits them.
+        let herd = placement::with_cpus(&self.settings.placement.servers, || {
+            Herd::start(&self.settings.root, spec)
+        })?
+        .with_context(|| format!("starting the {} herd", backend.name))?;
         Ok((herd, logs))
     }
 
@@ -237,7 +328,9 @@ impl Suite {
         })
     }
 
-    /// Runs one measured repetition, records its rows and histogram files.
+    /// Runs one measured repetition (again, while the machine is disturbed, up to the
+    /// retries), records its rows and histogram files. A repetition in which the herd died
+    /// or nothing was answered is a [`PointFailed`].
     pub fn measure(
         &mut self,
         herd: &mut Herd,
@@ -245,36 +338,67 @@ impl Suite {
         plan: &Plan,
         rep: u32,
     ) -> anyhow::Result<SummaryRow> {
-        let pids: Vec<u32> = herd.pids().into_values().collect();
-        let sampler = Sampler::start(pids, Duration::from_millis(100));
-        let me = std::process::id();
-        let before = procfs::sample(me).unwrap_or_default();
-        let wall_start = std::time::Instant::now();
-        let started = SystemTime::now();
-        let outcome = crate::driver::run(plan)?;
-        let wall = wall_start.elapsed();
-        let after = procfs::sample(me).unwrap_or_default();
-        let usage = sampler.finish();
-        if let Err(e) = herd.check_alive() {
-            let tails: Vec<String> = herd.names().map(|n| herd.log_tail(n, 5)).collect();
-            anyhow::bail!("{e:#}\n{}", tails.join("\n"));
-        }
-        let backend = herd.backend().name.clone();
+        self.measure_point(herd, scenario, plan, rep, false)
+    }
+
+    /// As [`Suite::measure`]; with `overload_expected` (the sweep's search), a point where
+    /// the live herd answered nothing is a result, not a failure.
+    pub fn measure_point(
+        &mut self,
+        herd: &mut Herd,
+        scenario: Scenario,
+        plan: &Plan,
+        rep: u32,
+        overload_expected: bool,
+    ) -> anyhow::Result<SummaryRow> {
         let target_rate = match plan.schedule {
             Schedule::Open { rate } => rate,
             Schedule::Closed => 0.0,
         };
-        let row = summary_row(
-            &backend,
-            scenario,
-            rep,
-            target_rate,
-            plan,
-            &outcome,
-            &usage,
-            after.cpu.saturating_sub(before.cpu),
-            wall,
-        );
+        let point = format!("rate {target_rate:.0} rep {rep}");
+        let retries = self.settings.disturbed_retries;
+        let mut attempt = 0;
+        loop {
+            let m = measure_once(herd, plan).map_err(|e| PointFailed {
+                point: point.clone(),
+                reason: format!("{e:#}"),
+            })?;
+            if m.outcome.ok == 0 && !overload_expected {
+                return Err(PointFailed {
+                    point,
+                    reason: m
+                        .outcome
+                        .first_error
+                        .unwrap_or_else(|| "no command was answered".into()),
+                }
+                .into());
+            }
+            if m.disturbance.disturbed && attempt < retries {
+                attempt += 1;
+                self.progress.println(format!(
+                    "{} / {scenario} {point}: disturbed (others used {:.2} cores, steal {:.1}%), repeating",
+                    herd.backend().name,
+                    m.disturbance.outside_cpu_cores,
+                    m.disturbance.steal_fraction * 100.0
+                ));
+                continue;
+            }
+            return self.record(herd, scenario, plan, rep, target_rate, m);
+        }
+    }
+
+    fn record(
+        &mut self,
+        herd: &Herd,
+        scenario: Scenario,
+        plan: &Plan,
+        rep: u32,
+        target_rate: f64,
+        m: Measured,
+    ) -> anyhow::Result<SummaryRow> {
+        let backend = herd.backend().name.clone();
+        let outcome = &m.outcome;
+        let row = summary_row(&backend, scenario, rep, target_rate, plan, &m);
         if let Some(e) = &outcome.first_error {
             self.tables.problems.push(Problem {
                 backend: backend.clone(),
@@ -289,11 +413,16 @@ impl Suite {
         )?;
         hist::write_interval_log(
             &self.settings.out.join("hlog").join(format!("{stem}.hlog")),
-            started,
+            m.started,
             &outcome.seconds,
             &stem,
         )?;
-        for (second, h) in outcome.seconds.iter().enumerate() {
+        for (second, (h, failed)) in outcome
+            .seconds
+            .iter()
+            .zip(&outcome.failed_per_second)
+            .enumerate()
+        {
             self.tables.timeline.push(TimelineRow {
                 backend: backend.clone(),
                 scenario,
@@ -301,9 +430,9 @@ impl Suite {
                 target_rate,
                 second: second as u32,
                 ok: h.len(),
-                errors: outcome.errors_per_second.get(second).copied().unwrap_or(0),
-                wrong: 0,
-                timeouts: 0,
+                errors: failed.errors,
+                wrong: failed.wrong,
+                timeouts: failed.timeouts,
                 p99_us: h.value_at_quantile(0.99),
             });
         }
@@ -312,18 +441,88 @@ impl Suite {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn summary_row(
+/// One run of a plan against a herd, with everything measured around it.
+pub struct Measured {
+    pub outcome: Outcome,
+    pub started: SystemTime,
+    pub wall: Duration,
+    pub usage: procfs::Usage,
+    pub loadgen_cpu: Duration,
+    pub disturbance: Disturbance,
+}
+
+fn measure_once(herd: &mut Herd, plan: &Plan) -> anyhow::Result<Measured> {
+    let pids: Vec<u32> = herd.pids().into_values().collect();
+    let m = measure_plan(plan, pids, herd.places_pid())?;
+    if let Err(e) = herd.check_alive() {
+        let tails: Vec<String> = herd.names().map(|n| herd.log_tail(n, 5)).collect();
+        anyhow::bail!("{e:#}\n{}", tails.join("\n"));
+    }
+    Ok(m)
+}
+
+/// Runs `plan` and measures around it: the servers' CPU and memory (`server_pids`), the
+/// load generator's own CPU, and the machine's disturbance, counting `helper_pid` (the
+/// places service) as part of the run.
+pub fn measure_plan(
+    plan: &Plan,
+    server_pids: Vec<u32>,
+    helper_pid: Option<u32>,
+) -> anyhow::Result<Measured> {
+    let helper_cpu = || {
+        helper_pid
+            .and_then(procfs::sample)
+            .map(|s| s.cpu)
+            .unwrap_or_default()
+    };
+    let sampler = Sampler::start(server_pids, Duration::from_millis(100));
+    let cpu_before = disturbance::cpu_times();
+    let (own_before, helper_before) = (procfs::own_cpu(), helper_cpu());
+    let wall_start = std::time::Instant::now();
+    let started = SystemTime::now();
+    let outcome = crate::driver::run(plan);
+    let wall = wall_start.elapsed();
+    let (own_after, helper_after) = (procfs::own_cpu(), helper_cpu());
+    let cpu_after = disturbance::cpu_times();
+    let usage = sampler.finish();
+    let outcome = outcome?;
+    let loadgen_cpu = own_after.saturating_sub(own_before);
+    let run_cpu = loadgen_cpu + usage.cpu() + helper_after.saturating_sub(helper_before);
+    let disturbance = match (cpu_before, cpu_after) {
+        (Some(before), Some(after)) => disturbance::judge(
+            before,
+            after,
+            procfs::ticks_per_second(),
+            wall,
+            run_cpu,
+            disturbance::loadavg(),
+        ),
+        _ => Disturbance {
+            loadavg_1m: disturbance::loadavg(),
+            ..Disturbance::default()
+        },
+    };
+    Ok(Measured {
+        outcome,
+        started,
+        wall,
+        usage,
+        loadgen_cpu,
+        disturbance,
+    })
+}
+
+/// The summary record of one measured run: what `loadgen run` writes to summary.csv and
+/// `loadgen attach` prints.
+pub fn summary_row(
     backend: &str,
     scenario: Scenario,
     rep: u32,
     target_rate: f64,
     plan: &Plan,
-    o: &Outcome,
-    usage: &procfs::Usage,
-    loadgen_cpu: Duration,
-    wall: Duration,
+    m: &Measured,
 ) -> SummaryRow {
+    let (o, usage, loadgen_cpu, wall) = (&m.outcome, &m.usage, m.loadgen_cpu, m.wall);
     let achieved = o.achieved_rate();
     let server_cores = usage.cpu().as_secs_f64() / usage.wall.as_secs_f64().max(1e-9);
     let loadgen_cores = loadgen_cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
@@ -364,9 +563,9 @@ fn summary_row(
         loadgen_bound: o.send_lag.value_at_quantile(0.99) > 2_000
             && target_rate > 0.0
             && achieved < 0.95 * target_rate,
-        loadavg_1m: 0.0,
-        steal_fraction: 0.0,
-        outside_cpu_cores: 0.0,
-        disturbed: false,
+        loadavg_1m: m.disturbance.loadavg_1m,
+        steal_fraction: m.disturbance.steal_fraction,
+        outside_cpu_cores: m.disturbance.outside_cpu_cores,
+        disturbed: m.disturbance.disturbed,
     }
 }

@@ -1,33 +1,142 @@
-//! The commands each scenario sends, built with the protocol crate.
+//! The commands each scenario sends.
+//!
+//! A command is written straight into the connection's output buffer: no allocation, no
+//! float formatting, no clock read per command (the driver passes the time). The bytes are
+//! exactly what the protocol crate's `iamat_line` and `whatsat_line` produce for the same
+//! client, location and time, which the tests below check.
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::io::Write as _;
+use std::sync::{Arc, OnceLock};
 
 use herd_protocol::Nanos;
 use herd_protocol::client::Expect;
-use herd_protocol::message::{format_client_time, format_location, iamat_line, whatsat_line};
+use herd_protocol::message::{IAMAT, WHATSAT, format_location};
 
 use crate::driver::{Request, Workload};
+use crate::reply::ClientName;
 
 /// Distinct clients each connection updates in turn.
 const CLIENTS_PER_CONNECTION: u64 = 8;
 
-fn now_text() -> String {
-    format_client_time(Nanos::from_system_time(SystemTime::now()))
+/// Latitudes and longitudes a client can have: spread over populated latitudes so WHATSATs
+/// find places, formatted once.
+const LATS: u64 = 100;
+const LNGS: u64 = 340;
+
+fn coordinates() -> &'static (Vec<String>, Vec<String>) {
+    static TABLES: OnceLock<(Vec<String>, Vec<String>)> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        // format_location writes latitude then longitude, each as `{:+.6}`; split its
+        // output so the bytes stay the protocol crate's.
+        let split = |lat: f64, lng: f64| {
+            let both = format_location(lat, lng);
+            let at = both[1..].find(['+', '-']).map_or(both.len(), |i| i + 1);
+            (both[..at].to_owned(), both[at..].to_owned())
+        };
+        let lats = (0..LATS).map(|k| split(-40.0 + k as f64 * 0.9, 0.0).0);
+        let lngs = (0..LNGS).map(|k| split(0.0, -170.0 + k as f64).1);
+        (lats.collect(), lngs.collect())
+    })
 }
 
-/// A location spread over populated latitudes so WHATSATs find places.
-fn location(n: u64) -> String {
-    let lat = -40.0 + (n * 37 % 100) as f64 * 0.9;
-    let lng = -170.0 + (n * 53 % 340) as f64;
-    format_location(lat, lng)
+/// The location of client number `n`.
+fn write_location(n: u64, out: &mut Vec<u8>) {
+    let (lats, lngs) = coordinates();
+    out.extend_from_slice(lats[(n * 37 % LATS) as usize].as_bytes());
+    out.extend_from_slice(lngs[(n * 53 % LNGS) as usize].as_bytes());
 }
 
-pub fn iamat(conn: usize, seq: u64) -> Request {
+/// Appends the decimal digits of `n`, at least `width` of them (zero-padded). Formatting
+/// through `core::fmt` (and 128-bit division) was a visible share of the hot path.
+fn write_digits(mut n: u64, width: usize, out: &mut Vec<u8>) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < width.max(1) {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// A POSIX time as a client sends it: seconds and nine digits.
+fn write_time(t: Nanos, out: &mut Vec<u8>) {
+    let per_sec = Nanos::NANOS_PER_SEC;
+    let (secs, nanos) = (t.0.div_euclid(per_sec), t.0.rem_euclid(per_sec));
+    match (u64::try_from(secs), u64::try_from(nanos)) {
+        (Ok(secs), Ok(nanos)) => {
+            write_digits(secs, 1, out);
+            out.push(b'.');
+            write_digits(nanos, 9, out);
+        }
+        // Before 1970 or past u64 seconds: never in practice, but still the right bytes.
+        _ => {
+            let _ = write!(out, "{secs}.{nanos:09}");
+        }
+    }
+}
+
+/// Appends `<prefix><number>` and returns it as a client name.
+fn write_client(prefix: &str, number: u64, out: &mut Vec<u8>) -> ClientName {
+    let start = out.len();
+    out.extend_from_slice(prefix.as_bytes());
+    write_digits(number, 1, out);
+    // A prefix of a few letters and a u64 always fit.
+    ClientName::new(&out[start..]).unwrap_or_else(|| unreachable!("client names are short"))
+}
+
+/// `IAMAT <client> <location> ` of client `n`, written from scratch.
+fn write_iamat_prefix(n: u64, out: &mut Vec<u8>) -> ClientName {
+    out.extend_from_slice(IAMAT.as_bytes());
+    out.push(b' ');
+    let client = write_client("lg", n, out);
+    out.push(b' ');
+    write_location(n, out);
+    out.push(b' ');
+    client
+}
+
+/// Clients whose IAMAT prefix is formatted once and copied after (1,000 connections' worth).
+const CACHED_CLIENTS: u64 = 8_192;
+
+struct Prefixes {
+    bytes: Vec<u8>,
+    /// Per client: where its prefix ends in `bytes` (it starts where the previous ends).
+    ends: Vec<usize>,
+    clients: Vec<ClientName>,
+}
+
+fn prefixes() -> &'static Prefixes {
+    static PREFIXES: OnceLock<Prefixes> = OnceLock::new();
+    PREFIXES.get_or_init(|| {
+        let mut p = Prefixes {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            clients: Vec::new(),
+        };
+        for n in 0..CACHED_CLIENTS {
+            let client = write_iamat_prefix(n, &mut p.bytes);
+            p.ends.push(p.bytes.len());
+            p.clients.push(client);
+        }
+        p
+    })
+}
+
+pub fn iamat(conn: usize, seq: u64, now: Nanos, out: &mut Vec<u8>) -> Request {
     let n = conn as u64 * CLIENTS_PER_CONNECTION + seq % CLIENTS_PER_CONNECTION;
-    let client = format!("lg{n}");
+    let client = if n < CACHED_CLIENTS {
+        let p = prefixes();
+        let i = n as usize;
+        let start = if i == 0 { 0 } else { p.ends[i - 1] };
+        out.extend_from_slice(&p.bytes[start..p.ends[i]]);
+        p.clients[i]
+    } else {
+        write_iamat_prefix(n, out)
+    };
+    write_time(now, out);
+    out.push(b'\n');
     Request {
-        bytes: iamat_line(&client, &location(n), &now_text()).into_bytes(),
         expect: Expect::Line,
         client,
     }
@@ -41,11 +150,14 @@ pub fn seed_client(i: usize) -> (String, String) {
     )
 }
 
-pub fn whatsat(seeds: usize) -> impl Fn(usize, u64) -> Request + Send + Sync {
-    move |conn, seq| {
-        let (client, _) = seed_client((conn + seq as usize) % seeds.max(1));
+pub fn whatsat(seeds: usize) -> impl Fn(usize, u64, Nanos, &mut Vec<u8>) -> Request + Send + Sync {
+    move |conn, seq, _now, out| {
+        let i = (conn + seq as usize) % seeds.max(1);
+        out.extend_from_slice(WHATSAT.as_bytes());
+        out.push(b' ');
+        let client = write_client("seed", i as u64, out);
+        out.extend_from_slice(b" 10 5\n");
         Request {
-            bytes: whatsat_line(&client, "10", 5).into_bytes(),
             expect: Expect::Whatsat,
             client,
         }
@@ -55,11 +167,11 @@ pub fn whatsat(seeds: usize) -> impl Fn(usize, u64) -> Request + Send + Sync {
 /// `iamat_percent` of commands are IAMATs, the rest WHATSATs, interleaved evenly.
 pub fn mixed(iamat_percent: u64, seeds: usize) -> Workload {
     let query = whatsat(seeds);
-    Arc::new(move |conn, seq| {
+    Arc::new(move |conn, seq, now, out| {
         if (seq * 7 + conn as u64) % 100 < iamat_percent {
-            iamat(conn, seq)
+            iamat(conn, seq, now, out)
         } else {
-            query(conn, seq)
+            query(conn, seq, now, out)
         }
     })
 }
@@ -67,20 +179,84 @@ pub fn mixed(iamat_percent: u64, seeds: usize) -> Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herd_protocol::message::parse_line;
+    use crate::driver::WriteCommand;
+    use herd_protocol::message::{format_client_time, iamat_line, parse_line, whatsat_line};
+
+    fn text(w: &WriteCommand, conn: usize, seq: u64) -> (String, Request) {
+        let mut out = b"earlier bytes stay".to_vec();
+        let r = w(conn, seq, Nanos(1_621_464_827_959_498_503), &mut out);
+        let line = String::from_utf8(out).expect("utf8");
+        let line = line
+            .strip_prefix("earlier bytes stay")
+            .expect("appended")
+            .to_owned();
+        (line, r)
+    }
+
+    #[test]
+    fn commands_are_the_protocol_crates_bytes() {
+        let time = format_client_time(Nanos(1_621_464_827_959_498_503));
+        // Cached prefixes (the first 8,192 clients) and formatted ones alike.
+        for (conn, seq) in [
+            (0, 0),
+            (3, 5),
+            (999, 123_456),
+            (12, 7),
+            (1_023, 7),
+            (1_024, 0),
+            (5_000, 3),
+        ] {
+            let n = conn as u64 * CLIENTS_PER_CONNECTION + seq % CLIENTS_PER_CONNECTION;
+            let location = format_location(
+                -40.0 + (n * 37 % 100) as f64 * 0.9,
+                -170.0 + (n * 53 % 340) as f64,
+            );
+            let (line, r) = text(&iamat, conn, seq);
+            assert_eq!(line, iamat_line(&format!("lg{n}"), &location, &time));
+            assert_eq!(r.client.as_bytes(), format!("lg{n}").as_bytes());
+            assert_eq!(r.expect, Expect::Line);
+            let (line, r) = text(&whatsat(32), conn, seq);
+            let (client, _) = seed_client((conn + seq as usize) % 32);
+            assert_eq!(line, whatsat_line(&client, "10", 5));
+            assert_eq!(r.client.as_bytes(), client.as_bytes());
+        }
+    }
+
+    #[test]
+    fn times_and_numbers_are_written_like_the_protocol_crate_writes_them() {
+        for t in [
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            1_621_464_827_000_000_007,
+            -1_500_000_000,
+        ] {
+            let mut out = Vec::new();
+            write_time(Nanos(t), &mut out);
+            assert_eq!(
+                String::from_utf8(out).expect("utf8"),
+                format_client_time(Nanos(t))
+            );
+        }
+        for n in [0, 7, 10, 12_345, u64::MAX] {
+            let mut out = Vec::new();
+            write_digits(n, 1, &mut out);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
 
     #[test]
     fn every_workload_command_is_valid() {
         let mixed = mixed(50, 4);
         for conn in 0..5 {
             for seq in 0..40 {
-                let r = mixed(conn, seq);
-                let line = std::str::from_utf8(&r.bytes).expect("utf8");
+                let (line, r) = text(&*mixed, conn, seq);
                 assert!(
                     matches!(parse_line(line.trim_end().as_bytes()), Ok(Some(_))),
                     "{line}"
                 );
-                assert!(line.contains(&r.client));
+                assert!(line.contains(&*String::from_utf8_lossy(r.client.as_bytes())));
             }
         }
     }
@@ -89,7 +265,7 @@ mod tests {
     fn mixed_honours_the_ratio() {
         let mixed = mixed(80, 4);
         let iamats = (0..1000)
-            .filter(|&s| mixed(3, s).expect == Expect::Line)
+            .filter(|&s| text(&*mixed, 3, s).1.expect == Expect::Line)
             .count();
         assert!((750..=850).contains(&iamats), "{iamats}");
     }

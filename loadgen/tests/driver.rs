@@ -154,6 +154,15 @@ fn a_server_that_dies_gives_errors_not_a_hang() {
     assert!(o.errors > 0, "no errors recorded: {o:?}");
     assert!(o.first_error.is_some());
     assert_eq!(o.sent, o.ok + o.wrong + o.errors + o.timeouts);
+    // The timeline counts every one of them, whichever way the command failed (on the
+    // dead connection, queued behind it, or scheduled after it died).
+    let per_second =
+        |f: fn(&loadgen::driver::Failed) -> u64| -> u64 { o.failed_per_second.iter().map(f).sum() };
+    assert_eq!(per_second(|f| f.errors), o.errors);
+    assert_eq!(per_second(|f| f.timeouts), o.timeouts);
+    assert_eq!(per_second(|f| f.wrong), o.wrong);
+    let oks: u64 = o.seconds.iter().map(Histogram::len).sum();
+    assert_eq!(oks, o.ok);
 }
 
 #[test]
