@@ -65,7 +65,10 @@ def validate(doc, source):
     unknown = set(doc) - {"herd", "places", "limits", "server"}
     if unknown:
         raise ConfigError(f"{source}: unknown top-level field(s): {', '.join(sorted(unknown))}")
-    herd = _table(doc, "herd", source, ["key"], ["key"])
+    herd = _table(doc, "herd", source, ["key", "anti_entropy"], ["key"])
+    anti_entropy = herd.get("anti_entropy", True)
+    if not isinstance(anti_entropy, bool):
+        raise ConfigError(f"{source}: anti_entropy must be true or false")
     places = _table(doc, "places", source, ["base_url", "key", "timeout_ms"], ["base_url", "key"])
     limits = dict(DEFAULT_LIMITS)
     if "limits" in doc:
@@ -121,6 +124,8 @@ def validate(doc, source):
         raise ConfigError(f"{source}: {e}") from None
     return {
         "key": herd["key"],
+        # Off only in fault tests that prove the lost-update checker can fail.
+        "anti_entropy": anti_entropy,
         "places": {
             "endpoint": endpoint,
             "key": places["key"],

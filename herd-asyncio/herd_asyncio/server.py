@@ -56,6 +56,7 @@ class Node:
         me = config["servers"][name]
         self.name = name
         self.key = config["key"]
+        self.anti_entropy = config.get("anti_entropy", True)
         self.hello = hello_line(name, self.key)
         self.log = log
         self.neighbours = {n: config["servers"][n]["addr"] for n in me["neighbours"]}
@@ -111,6 +112,8 @@ class Node:
         self.links[peer] = conn
         if old is not None and old is not conn:
             old.drop(REPLACED)
+        if not self.anti_entropy:
+            return b""
         return b"".join(r.wire for r in self.store.values())
 
     def link_down(self, peer, conn):

@@ -132,6 +132,19 @@ class Config(unittest.TestCase):
         c = config.validate(self.HERD, "t")
         self.assertEqual(c["limits"]["peer_queue"], 65_536)
         self.assertEqual(c["servers"]["B"]["addr"], ("127.0.0.1", 12002))
+        self.assertTrue(c["anti_entropy"])
+
+    def test_anti_entropy_switch(self):
+        import copy
+        doc = copy.deepcopy(self.HERD)
+        doc["herd"]["anti_entropy"] = False
+        self.assertFalse(config.validate(doc, "t")["anti_entropy"])
+        doc["herd"]["anti_entropy"] = "no"
+        with self.assertRaisesRegex(config.ConfigError, "true or false"):
+            config.validate(doc, "t")
+        doc["herd"] = {"key": "k", "other": 1}
+        with self.assertRaisesRegex(config.ConfigError, "unknown"):
+            config.validate(doc, "t")
 
     def test_one_sided_links_duplicates_and_bad_urls_are_errors(self):
         import copy

@@ -56,7 +56,9 @@ function load(path) {
 function validate(doc, source) {
   const unknown = Object.keys(doc).filter((k) => !['herd', 'places', 'limits', 'server'].includes(k));
   if (unknown.length) throw new ConfigError(`${source}: unknown top-level field(s): ${unknown.join(', ')}`);
-  const herd = table(doc, 'herd', source, Object.keys(doc.herd ?? {}), ['key']);
+  const herd = table(doc, 'herd', source, ['key', 'anti_entropy'], ['key']);
+  const antiEntropy = herd.anti_entropy ?? true;
+  if (typeof antiEntropy !== 'boolean') throw new ConfigError(`${source}: anti_entropy must be true or false`);
   const places = table(doc, 'places', source, ['base_url', 'key', 'timeout_ms'], ['base_url', 'key']);
   const limits = { ...DEFAULT_LIMITS };
   if ('limits' in doc) Object.assign(limits, table(doc, 'limits', source, Object.keys(DEFAULT_LIMITS), []));
@@ -115,6 +117,8 @@ function validate(doc, source) {
   }
   return {
     key: String(herd.key),
+    // Off only in fault tests that prove the lost-update checker can fail.
+    antiEntropy,
     places: { endpoint, key: String(places.key), timeoutMs: Number(timeoutMs) },
     limits,
     servers,

@@ -32,6 +32,7 @@ class Node {
     const me = config.servers.get(name);
     this.name = name;
     this.key = config.key;
+    this.antiEntropy = config.antiEntropy ?? true;
     this.hello = helloLine(name, config.key);
     this.log = log;
     this.clock = clock;
@@ -84,6 +85,7 @@ class Node {
     const old = this.links.get(peer);
     this.links.set(peer, conn);
     if (old !== undefined && old !== conn) old.drop(REPLACED);
+    if (!this.antiEntropy) return Buffer.alloc(0);
     return Buffer.concat([...this.store.values()].map((r) => r.wire));
   }
 

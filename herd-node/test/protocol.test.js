@@ -90,6 +90,10 @@ test('config: symmetric links, distinct addresses, http endpoint, default limits
   const ok = config.validate(herd(), 't');
   assert.equal(ok.limits.peer_queue, 65536);
   assert.deepEqual(ok.servers.get('B').addr, { host: '127.0.0.1', port: 12002 });
+  assert.equal(ok.antiEntropy, true);
+  const off = herd();
+  off.herd.anti_entropy = false;
+  assert.equal(config.validate(off, 't').antiEntropy, false);
   const cases = [
     [(d) => { d.server[1].neighbours = []; }, /one-sided/],
     [(d) => { d.server[1].addr = '127.0.0.1:12001'; }, /already used/],
@@ -97,6 +101,8 @@ test('config: symmetric links, distinct addresses, http endpoint, default limits
     [(d) => { d.places.base_url = 'https://x'; }, /http:\/\//],
     [(d) => { d.server[0].neighbours.push('Z'); }, /not a server/],
     [(d) => { d.limits = { extra: 1 }; }, /unknown/],
+    [(d) => { d.herd.other = 1; }, /unknown/],
+    [(d) => { d.herd.anti_entropy = 'no'; }, /true or false/],
   ];
   for (const [change, message] of cases) {
     const doc = herd();
