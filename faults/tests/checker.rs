@@ -31,36 +31,59 @@ fn backends() -> Vec<Manifest> {
 }
 
 #[test]
-fn a_healthy_herd_loses_no_update_through_partition_and_failover() {
+fn a_healthy_herd_loses_no_update_through_a_partition() {
     for m in backends() {
-        for scenario in [Scenario::Partition, Scenario::Failover] {
-            let o = run(
-                &m,
-                scenario,
-                &short(scenario, true, Duration::from_secs(10)),
-            );
-            let what = format!("{} {}: {:?}", m.name, scenario.name(), o.cycles);
-            assert_eq!(o.faults(), 1, "{what}");
-            // The load really ran: acknowledged updates were there to lose.
-            assert!(o.acked > 50, "{what}: only {} acked", o.acked);
-            if scenario == Scenario::Failover {
-                // One loss is possible and is not the checker's or anti-entropy's doing:
-                // the killed server may have acknowledged an update whose flood had not
-                // left the process yet (the shells reply before their link writers send).
-                // Such an update is then gone from every server. Anything else is a failure.
-                let servers = 5;
-                let victim = o.cycles[0].what.trim_start_matches("kill -9 ");
-                assert!(o.tally().lost <= 1, "{what}");
-                assert_eq!(o.tally().stale, o.tally().lost * servers, "{what}");
-                assert!(
-                    o.cycles[0].lost_acked_by.iter().all(|s| s == victim),
-                    "{what}"
-                );
-                continue;
-            }
+        let scenario = Scenario::Partition;
+        let o = run(
+            &m,
+            scenario,
+            &short(scenario, true, Duration::from_secs(10)),
+        );
+        let what = format!("{} {}: {:?}", m.name, scenario.name(), o.cycles);
+        assert_eq!(o.faults(), 1, "{what}");
+        // The load really ran: acknowledged updates were there to lose.
+        assert!(o.acked > 50, "{what}: only {} acked", o.acked);
+        assert_eq!(o.tally().lost, 0, "{what}");
+        assert_eq!(o.tally().stale, 0, "{what}");
+        assert!(o.cycles[0].recovered.is_some(), "{what}");
+    }
+}
+
+/// Every server of the herd is killed in turn (five `kill -9`s per backend) under three
+/// times the default load. A server acknowledges a new location only once its floods are
+/// written to every link that is up, so an update the killed server acknowledged is
+/// already at a neighbour: not one may be lost.
+///
+/// The backends in other languages (Python, Node) do not follow that rule yet: for them a
+/// kill may still lose an update the killed server acknowledged before its flood left the
+/// process, at most one per kill, and nothing else.
+#[test]
+fn a_kill_loses_no_acknowledged_update() {
+    let servers = 5;
+    for m in backends() {
+        let scenario = Scenario::Failover;
+        let mut p = short(scenario, true, Duration::from_secs(10));
+        p.cycles = servers;
+        p.load.rate = 600.0;
+        let o = run(&m, scenario, &p);
+        let what = format!("{} {}: {:?}", m.name, scenario.name(), o.cycles);
+        assert_eq!(o.faults(), servers, "{what}");
+        assert!(
+            o.acked > 50 * servers as u64,
+            "{what}: only {} acked",
+            o.acked
+        );
+        if m.language == "Rust" {
             assert_eq!(o.tally().lost, 0, "{what}");
             assert_eq!(o.tally().stale, 0, "{what}");
-            assert!(o.cycles[0].recovered.is_some(), "{what}");
+            assert!(o.cycles.iter().all(|c| c.recovered.is_some()), "{what}");
+            continue;
+        }
+        for c in &o.cycles {
+            let victim = c.what.trim_start_matches("kill -9 ");
+            assert!(c.tally.lost <= 1, "{what}");
+            assert_eq!(c.tally.stale, c.tally.lost * servers, "{what}");
+            assert!(c.lost_acked_by.iter().all(|s| s == victim), "{what}");
         }
     }
 }

@@ -8,8 +8,8 @@ use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{Shutdown, TcpStream};
 use futures_lite::future;
 use herd_protocol::node::HANDSHAKE_TIMEOUT;
-use herd_protocol::{DialError, LinkEnd, Outbox};
-use herd_shell::{Dialer, PeerLink};
+use herd_protocol::{DialError, LinkEnd};
+use herd_shell::{Dialer, LinkOutbox, PeerLink};
 
 use crate::{Link, Shared};
 
@@ -49,11 +49,11 @@ pub(crate) async fn run(
     pending: &[u8],
 ) {
     let (tx, rx) = bounded(hub.server.config.limits.peer_queue);
-    let Some((mut link, snapshot)) = hub.link_up(peer, conn, tx, pending) else {
+    let Some((mut link, out)) = hub.link_up(peer, conn, tx, pending) else {
         return;
     };
     // async-std streams are handles to one socket: one clone reads, the other writes.
-    let writer = async_std::task::spawn(write(stream.clone(), Outbox::new(snapshot), rx));
+    let writer = async_std::task::spawn(write(stream.clone(), out, rx));
     let end = future::or(read(&mut link, stream.clone()), async {
         writer.await;
         LinkEnd::WriterEnded
@@ -76,7 +76,7 @@ async fn read(link: &mut PeerLink<Link>, mut rd: TcpStream) -> LinkEnd {
     }
 }
 
-async fn write(mut wr: TcpStream, mut out: Outbox, rx: Receiver<Arc<[u8]>>) {
+async fn write(mut wr: TcpStream, mut out: LinkOutbox, rx: Receiver<Arc<[u8]>>) {
     while wr.write_all(out.bytes()).await.is_ok() {
         out.written();
         let Ok(first) = rx.recv().await else { return };

@@ -31,6 +31,13 @@ pub(crate) async fn client(hub: Arc<Shared>, mut stream: TcpStream, from: Socket
                 let written = write_from(&mut stream, &mut owned, bytes).await;
                 client.wrote(written);
             }
+            ClientAction::AwaitFloods { within } => {
+                let written = async {
+                    client.floods_written().await;
+                    Ok(())
+                };
+                let _ = timed(within, written).await;
+            }
             ClientAction::Connect { authority, within } => {
                 let connected = timed(within, TcpStream::connect(authority)).await;
                 client.connected(connected.inspect(|s| drop(s.set_nodelay(true))));

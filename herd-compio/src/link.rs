@@ -8,8 +8,8 @@ use compio::net::TcpStream;
 use compio::runtime::spawn;
 use futures_lite::future;
 use herd_protocol::node::HANDSHAKE_TIMEOUT;
-use herd_protocol::{DialError, LinkEnd, Outbox};
-use herd_shell::{Dialer, PeerLink};
+use herd_protocol::{DialError, LinkEnd};
+use herd_shell::{Dialer, LinkOutbox, PeerLink};
 
 use crate::conn::{read_into, write_from};
 use crate::{Link, Shared};
@@ -51,13 +51,13 @@ pub(crate) async fn run(
     pending: &[u8],
 ) {
     let (tx, rx) = bounded(hub.server.config.limits.peer_queue);
-    let Some((mut link, snapshot)) = hub.link_up(peer, conn, tx, pending) else {
+    let Some((mut link, out)) = hub.link_up(peer, conn, tx, pending) else {
         return;
     };
     // compio streams are handles to one socket: one clone reads, the other writes.
     // Dropping the writer's task (when the reader ends first) cancels it.
     let (rd, wr) = stream.into_split();
-    let writer = spawn(write(wr, Outbox::new(snapshot), rx));
+    let writer = spawn(write(wr, out, rx));
     let end = future::or(read(&mut link, rd), async {
         let _ = writer.await;
         LinkEnd::WriterEnded
@@ -78,7 +78,7 @@ async fn read(link: &mut PeerLink<Link>, mut rd: TcpStream) -> LinkEnd {
     }
 }
 
-async fn write(mut wr: TcpStream, mut out: Outbox, rx: Receiver<Arc<[u8]>>) {
+async fn write(mut wr: TcpStream, mut out: LinkOutbox, rx: Receiver<Arc<[u8]>>) {
     let mut owned = Vec::new();
     while write_from(&mut wr, &mut owned, out.bytes()).await.is_ok() {
         out.written();

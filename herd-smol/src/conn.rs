@@ -26,6 +26,13 @@ pub(crate) async fn client(hub: Arc<Shared>, mut stream: TcpStream, from: Socket
                 let written = stream.write_all(bytes).await;
                 client.wrote(written);
             }
+            ClientAction::AwaitFloods { within } => {
+                let written = async {
+                    client.floods_written().await;
+                    Ok(())
+                };
+                let _ = timed(within, written).await;
+            }
             ClientAction::Connect { authority, within } => {
                 let connected = timed(within, TcpStream::connect(authority)).await;
                 client.connected(connected.inspect(|s| drop(s.set_nodelay(true))));

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use herd_protocol::node::HANDSHAKE_TIMEOUT;
-use herd_protocol::{DialError, LinkEnd, Outbox};
-use herd_shell::{Dialer, PeerLink};
+use herd_protocol::{DialError, LinkEnd};
+use herd_shell::{Dialer, LinkOutbox, PeerLink};
 use smol::channel::{Receiver, bounded};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
@@ -52,14 +52,12 @@ pub(crate) async fn run(
     pending: &[u8],
 ) {
     let (tx, rx) = bounded(hub.server.config.limits.peer_queue);
-    let Some((mut link, snapshot)) = hub.link_up(peer, conn, tx, pending) else {
+    let Some((mut link, out)) = hub.link_up(peer, conn, tx, pending) else {
         return;
     };
     // async-net streams are handles to one socket: one clone reads, the other writes.
     // Dropping the writer's task (when the reader ends first) cancels it.
-    let writer = hub
-        .handle
-        .spawn(write(stream.clone(), Outbox::new(snapshot), rx));
+    let writer = hub.handle.spawn(write(stream.clone(), out, rx));
     let end = future::or(read(&mut link, stream), async {
         writer.await;
         LinkEnd::WriterEnded
@@ -82,7 +80,7 @@ async fn read(
     }
 }
 
-async fn write(mut wr: TcpStream, mut out: Outbox, rx: Receiver<Arc<[u8]>>) {
+async fn write(mut wr: TcpStream, mut out: LinkOutbox, rx: Receiver<Arc<[u8]>>) {
     while wr.write_all(out.bytes()).await.is_ok() {
         out.written();
         let Ok(first) = rx.recv().await else { return };

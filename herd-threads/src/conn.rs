@@ -24,6 +24,7 @@ pub(crate) fn client(mut client: Client<Link, TcpStream>, mut stream: TcpStream)
                 let written = stream.write_all(bytes);
                 client.wrote(written);
             }
+            ClientAction::AwaitFloods { within } => client.floods_written_blocking(within),
             ClientAction::Connect { authority, within } => {
                 let connected = connect(authority, within);
                 client.connected(connected.inspect(|s| drop(s.set_nodelay(true))));

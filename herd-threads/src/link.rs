@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use herd_protocol::node::HANDSHAKE_TIMEOUT;
-use herd_protocol::{DialError, LinkEnd, Outbox};
-use herd_shell::{Dialer, PeerLink};
+use herd_protocol::{DialError, LinkEnd};
+use herd_shell::{Dialer, LinkOutbox, PeerLink};
 
 use crate::{Link, Shared};
 
@@ -45,10 +45,9 @@ fn handshake(hub: &Shared, dialer: &Dialer) -> Result<(TcpStream, Vec<u8>), Dial
 /// Runs an established link until either direction ends.
 pub(crate) fn run(hub: &Arc<Shared>, stream: TcpStream, peer: &str, conn: u64, pending: &[u8]) {
     let (tx, rx) = sync_channel(hub.server.config.limits.peer_queue);
-    let Some((mut link, snapshot)) = hub.link_up(peer, conn, tx, pending) else {
+    let Some((mut link, out)) = hub.link_up(peer, conn, tx, pending) else {
         return;
     };
-    let out = Outbox::new(snapshot);
     let writer = stream
         .try_clone()
         .and_then(|wr| crate::spawn(format!("link-out-{peer}"), move || write(wr, out, rx)));
@@ -73,7 +72,7 @@ fn read(link: &mut PeerLink<Link>, mut stream: &TcpStream) -> LinkEnd {
     }
 }
 
-fn write(mut stream: TcpStream, mut out: Outbox, rx: Receiver<Arc<[u8]>>) {
+fn write(mut stream: TcpStream, mut out: LinkOutbox, rx: Receiver<Arc<[u8]>>) {
     while stream.write_all(out.bytes()).is_ok() {
         out.written();
         let Ok(first) = rx.recv() else { break };

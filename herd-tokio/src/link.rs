@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use herd_protocol::node::HANDSHAKE_TIMEOUT;
-use herd_protocol::{DialError, LinkEnd, Outbox};
-use herd_shell::{Dialer, PeerLink};
+use herd_protocol::{DialError, LinkEnd};
+use herd_shell::{Dialer, LinkOutbox, PeerLink};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -49,11 +49,11 @@ pub(crate) async fn run(
     pending: &[u8],
 ) {
     let (tx, rx) = mpsc::channel(hub.server.config.limits.peer_queue);
-    let Some((mut link, snapshot)) = hub.link_up(peer, conn, tx, pending) else {
+    let Some((mut link, out)) = hub.link_up(peer, conn, tx, pending) else {
         return;
     };
     let (rd, wr) = stream.into_split();
-    let mut writer = tokio::spawn(write(wr, Outbox::new(snapshot), rx));
+    let mut writer = tokio::spawn(write(wr, out, rx));
     let end = tokio::select! {
         end = read(&mut link, rd) => end,
         _ = &mut writer => LinkEnd::WriterEnded,
@@ -73,7 +73,7 @@ async fn read(link: &mut PeerLink<Link>, mut rd: OwnedReadHalf) -> LinkEnd {
     }
 }
 
-async fn write(mut wr: OwnedWriteHalf, mut out: Outbox, mut rx: mpsc::Receiver<Arc<[u8]>>) {
+async fn write(mut wr: OwnedWriteHalf, mut out: LinkOutbox, mut rx: mpsc::Receiver<Arc<[u8]>>) {
     while wr.write_all(out.bytes()).await.is_ok() {
         out.written();
         let Some(first) = rx.recv().await else { return };

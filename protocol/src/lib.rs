@@ -31,7 +31,7 @@ pub use message::{Command, Invalid, Record};
 pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep, UnknownServer};
 pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
 pub use session::{
-    ClientAction, ClientCore, ClientSession, Closed, DialError, DialHandshake, LinkEnd, LinkReader,
-    Outbox, PlacesExchange, PlacesStep, Redial,
+    ClientAction, ClientCore, ClientSession, Closed, DialError, DialHandshake, FLOOD_WAIT, LinkEnd,
+    LinkReader, Outbox, PlacesExchange, PlacesStep, Redial,
 };
 pub use time::{Nanos, Skew};

@@ -8,7 +8,9 @@
 //!   replies to everything one read brought in leave in one write; replies already due are
 //!   written before a places call starts; a HELLO turns the connection into a peer link.
 //!   Its places calls ([`PlacesExchange`]) go over one kept-alive HTTP connection, retried
-//!   once on a fresh connection when a reused one turns out to be stale.
+//!   once on a fresh connection when a reused one turns out to be stale. Replies wait until
+//!   the floods their lines produced are written ([`ClientCore::floods_pending`]), at most
+//!   [`FLOOD_WAIT`].
 //! - [`DialHandshake`] and [`Redial`]: the dialling side of a link (HELLO out, the
 //!   neighbour's HELLO checked) and its back-off.
 //! - [`LinkReader`] and [`Outbox`]: a running link: what a read means (every line of it
@@ -39,12 +41,26 @@ pub enum Closed {
     Handshake(HandshakeError),
 }
 
+/// The longest a reply waits for the floods of its lines to be written to the links that
+/// were up. Only a link whose writer is stuck without falling a whole queue behind makes a
+/// reply wait this long; the reply then goes out anyway and anti-entropy repairs the link.
+pub const FLOOD_WAIT: Duration = Duration::from_secs(2);
+
 /// What a client session needs from the server it belongs to.
 pub trait ClientCore {
     /// Handles one complete line (the node's `client_line`).
     fn line(&mut self, line: &[u8]) -> ClientStep;
     /// A places call failed; its reply still goes out (for logs).
     fn places_failed(&mut self, _failure: &PlacesFailure) {}
+    /// Whether a flood produced by the lines handled so far is still queued on a link that
+    /// is up: their replies are then held, so that no update is acknowledged while it
+    /// exists in this process alone (a kill would lose it everywhere).
+    fn floods_pending(&mut self) -> bool {
+        false
+    }
+    /// The replies waited [`FLOOD_WAIT`] and go out with floods still unwritten: forget
+    /// them (and log it).
+    fn floods_timed_out(&mut self) {}
 }
 
 impl<F: FnMut(&[u8]) -> ClientStep> ClientCore for F {
@@ -62,6 +78,9 @@ pub enum ClientAction<'a, S> {
     Read(&'a mut [u8]),
     /// Write all of these bytes to the client, then call [`ClientSession::wrote`].
     Write(&'a [u8]),
+    /// Replies are due but wait for floods to be written: wait until the server signals a
+    /// link's progress, or `within` passes, then poll again.
+    AwaitFloods { within: Duration },
     /// Connect to the places service within `within`, then call
     /// [`ClientSession::connected`].
     Connect {
@@ -107,6 +126,8 @@ pub struct ClientSession<S> {
     /// The places call under way; while it is, every I/O the session asks for is its.
     exchange: Option<PlacesExchange>,
     places: Option<S>,
+    /// When the replies in `out` stop waiting for their floods.
+    flood_deadline: Option<Instant>,
 }
 
 /// Output buffers larger than this are given back after their write, so a connection
@@ -121,6 +142,7 @@ impl<S> Default for ClientSession<S> {
             then: None,
             exchange: None,
             places: None,
+            flood_deadline: None,
         }
     }
 }
@@ -130,7 +152,8 @@ impl<S> ClientSession<S> {
         Self::default()
     }
 
-    /// The next thing to do at time `now`. Pending replies are always written first.
+    /// The next thing to do at time `now`. Pending replies are always written first, once
+    /// the floods of their lines are written (or [`FLOOD_WAIT`] has passed).
     pub fn poll(&mut self, now: Instant, core: &mut impl ClientCore) -> ClientAction<'_, S> {
         loop {
             match self.exchange.as_mut().map(|ex| ex.advance(now)) {
@@ -160,6 +183,15 @@ impl<S> ClientSession<S> {
             }
         }
         if !self.out.is_empty() {
+            if core.floods_pending() {
+                let deadline = *self.flood_deadline.get_or_insert(now + FLOOD_WAIT);
+                let within = deadline.saturating_duration_since(now);
+                if !within.is_zero() {
+                    return ClientAction::AwaitFloods { within };
+                }
+                core.floods_timed_out();
+            }
+            self.flood_deadline = None;
             return ClientAction::Write(&self.out);
         }
         match self.then.take() {
@@ -583,21 +615,27 @@ impl LinkReader {
 }
 
 /// The writing half of a running link: the anti-entropy snapshot first, then every line
-/// queued since the last write, all in one write.
+/// queued since the last write, all in one write. It counts the queued lines each write
+/// carries, so the server knows how far down its queue a link has written.
 #[derive(Debug)]
 pub struct Outbox {
     buf: Vec<u8>,
+    lines: u64,
 }
 
 impl Outbox {
     pub fn new(snapshot: Vec<u8>) -> Self {
-        Outbox { buf: snapshot }
+        Outbox {
+            buf: snapshot,
+            lines: 0,
+        }
     }
 
     /// Adds queued lines (usually everything a channel holds right now).
     pub fn extend<W: AsRef<[u8]>>(&mut self, lines: impl IntoIterator<Item = W>) {
         for line in lines {
             self.buf.extend_from_slice(line.as_ref());
+            self.lines += 1;
         }
     }
 
@@ -606,12 +644,14 @@ impl Outbox {
         &self.buf
     }
 
-    /// The write of [`Outbox::bytes`] finished.
-    pub fn written(&mut self) {
+    /// The write of [`Outbox::bytes`] finished. Returns how many queued lines it carried
+    /// (the snapshot is not counted: it was never queued).
+    pub fn written(&mut self) -> u64 {
         self.buf.clear();
         if self.buf.capacity() > 4 * KEEP_OUTPUT {
             self.buf = Vec::new();
         }
+        std::mem::take(&mut self.lines)
     }
 }
 

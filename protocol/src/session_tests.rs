@@ -72,6 +72,7 @@ fn run_client(reads: &[&[u8]]) -> Vec<Seen> {
             ClientAction::PlacesWrite { .. } | ClientAction::PlacesRead { .. } => {
                 panic!("never connected")
             }
+            ClientAction::AwaitFloods { .. } => panic!("this core has no floods to wait for"),
             ClientAction::Peer { peer, pending } => {
                 seen.push(Seen::Peer(
                     peer.to_string(),
@@ -568,9 +569,169 @@ fn link_reader_handles_every_line_of_a_read_then_reads_on() {
 fn outbox_writes_the_snapshot_then_everything_queued_at_once() {
     let mut out = Outbox::new(b"AT s\n".to_vec());
     assert_eq!(out.bytes(), b"AT s\n");
-    out.written();
+    assert_eq!(out.written(), 0, "the snapshot was never queued");
     assert!(out.bytes().is_empty());
     let queued: Vec<Arc<[u8]>> = vec![Arc::from(&b"AT 1\n"[..]), Arc::from(&b"AT 2\n"[..])];
     out.extend(queued);
     assert_eq!(out.bytes(), b"AT 1\nAT 2\n");
+    assert_eq!(out.written(), 2, "one write carried both queued lines");
+    assert_eq!(out.written(), 0);
+}
+
+/// A server with one link: each flood an IAMAT produces is queued on it (a sequence
+/// number), and the test says how far the link's writer has written, or that it ended.
+struct LinkedCore {
+    node: Node<()>,
+    queued: u64,
+    written: u64,
+    link_ended: bool,
+    /// The highest sequence number the replies so far wait for.
+    waits_for: u64,
+    timed_out: usize,
+}
+
+impl LinkedCore {
+    fn new() -> Self {
+        let mut node = node("A");
+        let _ = node.link_up("B", ());
+        LinkedCore {
+            node,
+            queued: 0,
+            written: 0,
+            link_ended: false,
+            waits_for: 0,
+            timed_out: 0,
+        }
+    }
+}
+
+impl ClientCore for LinkedCore {
+    fn line(&mut self, line: &[u8]) -> ClientStep {
+        let mut floods = Vec::new();
+        let step = self
+            .node
+            .client_line(line, Nanos::from_secs(20), &mut floods);
+        self.queued += floods.len() as u64;
+        if !floods.is_empty() {
+            self.waits_for = self.queued;
+        }
+        step
+    }
+    fn floods_pending(&mut self) -> bool {
+        !self.link_ended && self.written < self.waits_for
+    }
+    fn floods_timed_out(&mut self) {
+        self.timed_out += 1;
+        self.waits_for = 0;
+    }
+}
+
+fn feed<S>(s: &mut ClientSession<S>, core: &mut LinkedCore, now: Instant, bytes: &[u8]) {
+    let ClientAction::Read(room) = s.poll(now, core) else {
+        panic!("expected a read")
+    };
+    room[..bytes.len()].copy_from_slice(bytes);
+    s.read(Ok(bytes.len()), core);
+}
+
+#[test]
+fn a_reply_that_flooded_waits_until_its_flood_is_written() {
+    let mut core = LinkedCore::new();
+    let mut s = ClientSession::<()>::new();
+    let t0 = Instant::now();
+    // Pipelined: a stale IAMAT (no flood of its own), two new ones, a bad line. All four
+    // replies wait for the newest flood, and leave together, in request order.
+    feed(
+        &mut s,
+        &mut core,
+        t0,
+        b"IAMAT c +1+1 10
+",
+    );
+    assert!(matches!(
+        s.poll(t0, &mut core),
+        ClientAction::AwaitFloods { within } if within == FLOOD_WAIT
+    ));
+    core.written = 1;
+    let ClientAction::Write(reply) = s.poll(t0, &mut core) else {
+        panic!("the flood is written: the reply goes")
+    };
+    assert_eq!(reply, b"AT A +10.000000000 c +1+1 10\n");
+    s.wrote(Ok(()));
+
+    feed(
+        &mut s,
+        &mut core,
+        t0,
+        b"IAMAT c +1+1 9\nIAMAT d +2+2 11\nIAMAT e +3+3 12\nnope\n",
+    );
+    assert_eq!(core.queued, 3);
+    let later = t0 + Duration::from_millis(500);
+    assert!(matches!(
+        s.poll(later, &mut core),
+        ClientAction::AwaitFloods { within } if within == FLOOD_WAIT
+    ));
+    core.written = 2;
+    let ClientAction::AwaitFloods { within } =
+        s.poll(later + Duration::from_millis(100), &mut core)
+    else {
+        panic!("d's flood is written but e's is not: everything still waits")
+    };
+    assert_eq!(
+        within,
+        FLOOD_WAIT - Duration::from_millis(100),
+        "one deadline"
+    );
+    core.written = 3;
+    let ClientAction::Write(reply) = s.poll(later, &mut core) else {
+        panic!("both floods written")
+    };
+    assert_eq!(
+        String::from_utf8_lossy(reply),
+        "AT A +11.000000000 c +1+1 9\nAT A +9.000000000 d +2+2 11\n\
+         AT A +8.000000000 e +3+3 12\n? nope\n"
+    );
+    s.wrote(Ok(()));
+    assert_eq!(core.timed_out, 0);
+}
+
+#[test]
+fn a_reply_waiting_for_floods_goes_when_the_link_ends_or_the_wait_times_out() {
+    let mut core = LinkedCore::new();
+    let mut s = ClientSession::<()>::new();
+    let t0 = Instant::now();
+    feed(&mut s, &mut core, t0, b"IAMAT c +1+1 10\n");
+    assert!(matches!(
+        s.poll(t0, &mut core),
+        ClientAction::AwaitFloods { .. }
+    ));
+    core.link_ended = true;
+    assert!(
+        matches!(s.poll(t0, &mut core), ClientAction::Write(_)),
+        "a link that is down releases its waiters"
+    );
+    s.wrote(Ok(()));
+
+    core.link_ended = false;
+    feed(&mut s, &mut core, t0, b"IAMAT c +1+1 11\nWHATSAT c 10 5\n");
+    assert!(matches!(
+        s.poll(t0, &mut core),
+        ClientAction::AwaitFloods { .. }
+    ));
+    let just_before = t0 + FLOOD_WAIT - Duration::from_nanos(1);
+    assert!(matches!(
+        s.poll(just_before, &mut core),
+        ClientAction::AwaitFloods { within } if within == Duration::from_nanos(1)
+    ));
+    let ClientAction::Write(reply) = s.poll(t0 + FLOOD_WAIT, &mut core) else {
+        panic!("a stuck link holds a reply at most FLOOD_WAIT")
+    };
+    assert!(reply.starts_with(b"AT A +9.000000000 c"));
+    assert_eq!(core.timed_out, 1);
+    s.wrote(Ok(()));
+    // The places call waited for the IAMAT's reply; the next wait has a fresh deadline.
+    assert!(matches!(
+        s.poll(t0 + FLOOD_WAIT, &mut core),
+        ClientAction::Connect { .. }
+    ));
 }

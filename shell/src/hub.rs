@@ -4,17 +4,24 @@
 //! A shell carries out the actions of [`Client`], [`PeerLink`] and [`Dialer`] with its
 //! runtime's read, write, sleep and timeout; everything they decide and log is here or in
 //! `herd_protocol::session`, so no backend can sequence a connection differently.
+//!
+//! An IAMAT that changes the store is acknowledged only once its floods are written to
+//! every link that was up: each link incarnation counts the lines queued on it and the
+//! lines its writer has handed to the kernel ([`LinkOutbox`]), and a client holds its
+//! replies until its floods' sequence numbers are written or their links end. Floods are
+//! queued with the node locked, so a link's queue order is its sequence order.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use event_listener::{EventListener, Listener};
 use herd_protocol::message::BUSY_REPLY;
 use herd_protocol::{
     ClientAction, ClientCore, ClientSession, ClientStep, Dial, DialError, DialHandshake, Flood,
-    LinkEnd, LinkId, LinkReader, Node, PlacesFailure, Redial,
+    LinkEnd, LinkId, LinkReader, Node, Outbox, PlacesFailure, Redial,
 };
 
 use crate::gate::{ConnectionGate, Permit};
@@ -34,12 +41,100 @@ pub enum Offer {
 /// A shell's non-blocking send on its link handle.
 pub type OfferFn<L> = fn(&L, Arc<[u8]>) -> Offer;
 
+/// How far one link incarnation has got: lines queued on it (under the node's lock, so in
+/// queue order), lines its writer has written, and whether it has ended. Waiters listen on
+/// `event`, notified at every write and at the end.
+#[derive(Debug, Default)]
+struct LinkProgress {
+    queued: AtomicU64,
+    written: AtomicU64,
+    ended: AtomicBool,
+    event: event_listener::Event,
+}
+
+impl LinkProgress {
+    /// Whether the line with sequence number `seq` is written, or can no longer be.
+    fn done(&self, seq: u64) -> bool {
+        self.ended.load(Ordering::Acquire) || self.written.load(Ordering::Acquire) >= seq
+    }
+
+    fn wrote(&self, lines: u64) {
+        if lines > 0 {
+            self.written.fetch_add(lines, Ordering::AcqRel);
+            self.event.notify(usize::MAX);
+        }
+    }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.event.notify(usize::MAX);
+    }
+}
+
+/// What the node keeps for a live link: the shell's handle to its queue and its progress.
+#[derive(Debug, Clone)]
+pub struct LinkHandle<L> {
+    tx: L,
+    progress: Arc<LinkProgress>,
+}
+
+/// The writing half of a running link: the protocol's [`Outbox`], reporting each write to
+/// the clients waiting for their floods.
+#[derive(Debug)]
+pub struct LinkOutbox {
+    out: Outbox,
+    progress: Arc<LinkProgress>,
+}
+
+impl LinkOutbox {
+    /// Adds queued lines (usually everything the link's queue holds right now).
+    pub fn extend<W: AsRef<[u8]>>(&mut self, lines: impl IntoIterator<Item = W>) {
+        self.out.extend(lines);
+    }
+
+    /// What to write now (may be empty).
+    pub fn bytes(&self) -> &[u8] {
+        self.out.bytes()
+    }
+
+    /// The write of [`LinkOutbox::bytes`] finished: the lines it carried are in the kernel.
+    pub fn written(&mut self) {
+        self.progress.wrote(self.out.written());
+    }
+}
+
+/// The floods one client's pending replies wait for: per link, the highest sequence number.
+#[derive(Debug, Default)]
+struct FloodWaits(Vec<(Arc<LinkProgress>, u64)>);
+
+impl FloodWaits {
+    fn add(&mut self, link: &Arc<LinkProgress>, seq: u64) {
+        match self.0.iter_mut().find(|(p, _)| Arc::ptr_eq(p, link)) {
+            Some((_, at)) => *at = seq.max(*at),
+            None => self.0.push((Arc::clone(link), seq)),
+        }
+    }
+
+    fn pending(&mut self) -> bool {
+        self.0.retain(|(link, seq)| !link.done(*seq));
+        !self.0.is_empty()
+    }
+
+    /// A listener for the first link still pending, registered before the last check so
+    /// no notification is missed; `None` if nothing is pending any more.
+    fn listener(&mut self) -> Option<EventListener> {
+        let (link, seq) = self.0.iter().find(|(link, seq)| !link.done(*seq))?;
+        let listener = link.event.listen();
+        (!link.done(*seq)).then_some(listener)
+    }
+}
+
 /// The node behind a mutex (held only for one synchronous call into the core), the server's
 /// settings and log, the connection limit and connection ids. `L` is the shell's link handle
 /// (a channel sender); `H` is any runtime handle the shell needs to reach from its tasks.
 #[derive(Debug)]
 pub struct Hub<L, H = ()> {
-    node: Mutex<Node<L>>,
+    node: Mutex<Node<LinkHandle<L>>>,
     pub server: Server,
     pub gate: ConnectionGate,
     pub handle: H,
@@ -62,7 +157,7 @@ impl<L: Clone, H> Hub<L, H> {
         }))
     }
 
-    pub fn node(&self) -> MutexGuard<'_, Node<L>> {
+    pub fn node(&self) -> MutexGuard<'_, Node<LinkHandle<L>>> {
         // A panic while holding the lock cannot leave the core half-updated in a way that
         // matters more than stopping would, so poisoning is ignored.
         self.node.lock().unwrap_or_else(|p| p.into_inner())
@@ -87,24 +182,46 @@ impl<L: Clone, H> Hub<L, H> {
             .event(now(), Event::AcceptFailed { error: &error });
     }
 
-    /// Queues floods without waiting. A link whose queue is full is reset; it catches up by
-    /// anti-entropy when it returns.
-    pub fn send(&self, floods: Vec<Flood<L>>) {
-        for flood in floods {
-            if (self.offer)(&flood.link, flood.wire) == Offer::Full {
-                self.server
-                    .log
-                    .event(now(), Event::QueueFull { peer: &flood.peer });
-                self.node().link_down(&flood.peer, flood.link_id);
+    /// Queues floods without waiting, with `node` (locked) the one that made them, and adds
+    /// each queued line to `waits`. A link whose queue is full is reset, which releases its
+    /// waiters; it catches up by anti-entropy when it returns.
+    fn send(
+        &self,
+        node: &mut Node<LinkHandle<L>>,
+        floods: Vec<Flood<LinkHandle<L>>>,
+        waits: &mut FloodWaits,
+    ) {
+        for Flood {
+            peer,
+            link_id,
+            link,
+            wire,
+        } in floods
+        {
+            match (self.offer)(&link.tx, wire) {
+                Offer::Queued => {
+                    let seq = link.progress.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                    waits.add(&link.progress, seq);
+                }
+                Offer::Full => {
+                    self.server
+                        .log
+                        .event(now(), Event::QueueFull { peer: &peer });
+                    node.link_down(&peer, link_id);
+                    link.progress.end();
+                }
+                // The link is ending; anti-entropy repairs it when it returns.
+                Offer::Closed => {}
             }
         }
     }
 
-    fn client_line(&self, conn: u64, line: &[u8]) -> ClientStep {
+    fn client_line(&self, conn: u64, line: &[u8], waits: &mut FloodWaits) -> ClientStep {
         self.server.log.event(now(), Event::Input { conn, line });
         let mut floods = Vec::new();
-        let step = self.node().client_line(line, now(), &mut floods);
-        self.send(floods);
+        let mut node = self.node();
+        let step = node.client_line(line, now(), &mut floods);
+        self.send(&mut node, floods, waits);
         step
     }
 }
@@ -125,29 +242,40 @@ impl<L: Clone, H> Hub<L, H> {
             hub: Arc::clone(self),
             conn,
             session: ClientSession::new(),
+            waits: FloodWaits::default(),
             _permit: permit,
         })
     }
 
     /// A link to `peer` finished its handshake on connection `conn`; `link` is the handle
-    /// floods reach its writer through. Returns the reader and the anti-entropy snapshot
-    /// the writer sends first, or `None` if `peer` is no neighbour.
+    /// floods reach its writer through. Returns the reader and the writer's outbox (the
+    /// anti-entropy snapshot first), or `None` if `peer` is no neighbour.
     pub fn link_up(
         self: &Arc<Self>,
         peer: &str,
         conn: u64,
         link: L,
         pending: &[u8],
-    ) -> Option<(PeerLink<L, H>, Vec<u8>)> {
-        let (id, snapshot) = self.node().link_up(peer, link)?;
+    ) -> Option<(PeerLink<L, H>, LinkOutbox)> {
+        let progress = Arc::new(LinkProgress::default());
+        let handle = LinkHandle {
+            tx: link,
+            progress: Arc::clone(&progress),
+        };
+        let (id, snapshot) = self.node().link_up(peer, handle)?;
         self.server.log.event(now(), Event::LinkUp { peer, conn });
         let link = PeerLink {
             hub: Arc::clone(self),
             peer: peer.into(),
             id,
             reader: LinkReader::new(pending),
+            progress: Arc::clone(&progress),
         };
-        Some((link, snapshot))
+        let out = LinkOutbox {
+            out: Outbox::new(snapshot),
+            progress,
+        };
+        Some((link, out))
     }
 }
 
@@ -157,6 +285,7 @@ pub struct Client<L, S, H = ()> {
     hub: Arc<Hub<L, H>>,
     conn: u64,
     session: ClientSession<S>,
+    waits: FloodWaits,
     _permit: Permit,
 }
 
@@ -164,11 +293,26 @@ pub struct Client<L, S, H = ()> {
 struct Core<'h, L, H> {
     hub: &'h Hub<L, H>,
     conn: u64,
+    waits: &'h mut FloodWaits,
 }
 
 impl<L: Clone, H> ClientCore for Core<'_, L, H> {
     fn line(&mut self, line: &[u8]) -> ClientStep {
-        self.hub.client_line(self.conn, line)
+        self.hub.client_line(self.conn, line, self.waits)
+    }
+
+    fn floods_pending(&mut self) -> bool {
+        self.waits.pending()
+    }
+
+    fn floods_timed_out(&mut self) {
+        let links = self.waits.0.len();
+        self.waits.0.clear();
+        let event = Event::FloodWaitTimedOut {
+            conn: self.conn,
+            links,
+        };
+        self.hub.server.log.event(now(), event);
     }
 
     fn places_failed(&mut self, failure: &PlacesFailure) {
@@ -195,6 +339,7 @@ impl<L: Clone, S, H> Client<L, S, H> {
         let mut core = Core {
             hub: &self.hub,
             conn: self.conn,
+            waits: &mut self.waits,
         };
         let action = self.session.poll(Instant::now(), &mut core);
         let (log, conn) = (&self.hub.server.log, self.conn);
@@ -220,6 +365,7 @@ impl<L: Clone, S, H> Client<L, S, H> {
         let mut core = Core {
             hub: &self.hub,
             conn: self.conn,
+            waits: &mut self.waits,
         };
         self.session.read(read, &mut core);
     }
@@ -233,6 +379,21 @@ impl<L: Clone, S, H> Client<L, S, H> {
     pub fn connected(&mut self, connected: io::Result<S>) {
         self.session.connected(connected);
     }
+
+    /// For `AwaitFloods`: resolves when a link the replies wait for has written or ended
+    /// (on any executor); the shell bounds it by the action's `within`, then polls again.
+    pub async fn floods_written(&mut self) {
+        if let Some(listener) = self.waits.listener() {
+            listener.await;
+        }
+    }
+
+    /// [`Client::floods_written`] for a thread: blocks at most `within`.
+    pub fn floods_written_blocking(&mut self, within: Duration) {
+        if let Some(listener) = self.waits.listener() {
+            let _ = listener.wait_timeout(within);
+        }
+    }
 }
 
 /// The reading half of a running link, wired to the node and the log. End it with
@@ -243,6 +404,7 @@ pub struct PeerLink<L, H = ()> {
     peer: Arc<str>,
     id: LinkId,
     reader: LinkReader,
+    progress: Arc<LinkProgress>,
 }
 
 impl<L: Clone, H> PeerLink<L, H> {
@@ -252,8 +414,11 @@ impl<L: Clone, H> PeerLink<L, H> {
         let (hub, peer) = (&self.hub, &self.peer);
         self.reader.poll(|line| {
             let mut floods = Vec::new();
-            let step = hub.node().peer_line(peer, line, &mut floods);
-            hub.send(floods);
+            let mut node = hub.node();
+            let step = node.peer_line(peer, line, &mut floods);
+            // Nobody waits for news passed on: the server that acknowledged it wrote it here.
+            hub.send(&mut node, floods, &mut FloodWaits::default());
+            drop(node);
             let outcome = step.describe();
             hub.server.log.event(
                 now(),
@@ -270,10 +435,11 @@ impl<L: Clone, H> PeerLink<L, H> {
         self.reader.read(read);
     }
 
-    /// The link ended: the node forgets it (unless a newer link replaced it) and its end is
-    /// logged.
+    /// The link ended: the node forgets it (unless a newer link replaced it), clients waiting
+    /// for its writes are released, and its end is logged.
     pub fn end(self, why: LinkEnd) {
         self.hub.node().link_down(&self.peer, self.id);
+        self.progress.end();
         let reason = why.to_string();
         self.hub.server.log.event(
             now(),

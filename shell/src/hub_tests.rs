@@ -28,7 +28,7 @@ fn hub_with(log: Logger, offer: OfferFn<u8>) -> Arc<Hub<u8>> {
 
 fn flood(hub: &Hub<u8>, time: &str) {
     let line = format!("IAMAT c +1+1 {time}");
-    let _ = hub.client_line(1, line.as_bytes());
+    let _ = hub.client_line(1, line.as_bytes(), &mut FloodWaits::default());
 }
 
 fn from() -> SocketAddr {
@@ -38,7 +38,7 @@ fn from() -> SocketAddr {
 #[test]
 fn a_full_queue_resets_its_link_and_a_closed_one_does_not() {
     let hub = hub_with(Logger::disabled("A"), |_, _| Offer::Closed);
-    let _ = hub.node().link_up("B", 7);
+    let _ = hub.link_up("B", 1, 7, b"");
     flood(&hub, "1");
     assert_eq!(
         hub.node().links_up().len(),
@@ -46,7 +46,7 @@ fn a_full_queue_resets_its_link_and_a_closed_one_does_not() {
         "a closing link is left to end by itself"
     );
     let hub = hub_with(Logger::disabled("A"), |_, _| Offer::Full);
-    let _ = hub.node().link_up("B", 7);
+    let _ = hub.link_up("B", 1, 7, b"");
     flood(&hub, "1");
     assert!(
         hub.node().links_up().is_empty(),
@@ -108,7 +108,7 @@ fn a_peer_link_handles_lines_floods_and_ends_once() {
     let (mut link, snapshot) = hub
         .link_up("B", 2, 9, b"AT B +0.000000000 x +1+1 5\n")
         .expect("neighbour");
-    assert!(snapshot.is_empty());
+    assert!(snapshot.bytes().is_empty());
     let _ = link.poll().expect("open");
     assert!(
         hub.node().store().get("x").is_some(),
@@ -164,10 +164,101 @@ fn thread_per_core_listeners_share_one_port() {
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let _ = hub.link_up("B", 1, tx, b"").expect("neighbour");
     let other = Arc::clone(&hub);
-    let step = std::thread::spawn(move || other.client_line(1, b"IAMAT c +1+1 1"))
-        .join()
-        .expect("thread");
+    let step = std::thread::spawn(move || {
+        other.client_line(1, b"IAMAT c +1+1 1", &mut FloodWaits::default())
+    })
+    .join()
+    .expect("thread");
     assert!(matches!(step, ClientStep::Reply(_)));
     let wire = rx.try_recv().expect("the flood crossed threads");
     assert!(wire.starts_with(b"AT A "));
+}
+
+fn send_line<S>(client: &mut Client<u8, S>, line: &[u8]) {
+    let ClientAction::Read(room) = client.poll() else {
+        panic!("expected a read")
+    };
+    room[..line.len()].copy_from_slice(line);
+    client.read(Ok(line.len()));
+}
+
+#[test]
+fn a_reply_waits_until_its_flood_is_written_or_its_link_ends() {
+    let hub = hub_with(Logger::disabled("A"), |_, _| Offer::Queued);
+    let (link, mut out) = hub.link_up("B", 2, 9, b"").expect("neighbour");
+    let mut client = hub.accept::<()>(from()).expect("below the limit");
+    send_line(&mut client, b"IAMAT c +1+1 10\n");
+    assert!(matches!(client.poll(), ClientAction::AwaitFloods { .. }));
+    assert!(
+        matches!(client.poll(), ClientAction::AwaitFloods { .. }),
+        "still held: nothing was written"
+    );
+
+    // A thread blocks on the wait; the link's writer writing the queued line wakes it.
+    let started = Instant::now();
+    let waiter = std::thread::spawn(move || {
+        client.floods_written_blocking(Duration::from_secs(60));
+        client
+    });
+    out.extend([Arc::<[u8]>::from(&b"AT A +1.000000000 c +1+1 10\n"[..])]);
+    out.written();
+    let mut client = waiter.join().expect("waiter");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "woken by the write, not by the timeout"
+    );
+    assert!(matches!(client.poll(), ClientAction::Write(b) if b.starts_with(b"AT A ")));
+    client.wrote(Ok(()));
+
+    // A stale IAMAT floods nothing and is not held.
+    send_line(&mut client, b"IAMAT c +1+1 9\n");
+    assert!(matches!(client.poll(), ClientAction::Write(_)));
+    client.wrote(Ok(()));
+
+    // The link goes down with the next flood still queued: the reply is released.
+    send_line(&mut client, b"IAMAT c +1+1 11\n");
+    assert!(matches!(client.poll(), ClientAction::AwaitFloods { .. }));
+    link.end(LinkEnd::PeerClosed);
+    assert!(matches!(client.poll(), ClientAction::Write(b) if b.starts_with(b"AT A ")));
+    client.wrote(Ok(()));
+
+    // No link up: nothing to wait for.
+    send_line(&mut client, b"IAMAT c +1+1 12\n");
+    assert!(matches!(client.poll(), ClientAction::Write(_)));
+}
+
+/// The queue of the one link in `a_full_queue_releases_...`: full once this is set.
+static QUEUE_FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[test]
+fn a_full_queue_releases_the_replies_waiting_on_its_link() {
+    let hub = hub_with(Logger::disabled("A"), |_, _| {
+        if QUEUE_FULL.load(Ordering::SeqCst) {
+            Offer::Full
+        } else {
+            Offer::Queued
+        }
+    });
+    let (_link, _out) = hub.link_up("B", 2, 9, b"").expect("neighbour");
+    let mut first = hub.accept::<()>(from()).expect("below the limit");
+    send_line(&mut first, b"IAMAT c +1+1 10\n");
+    assert!(matches!(first.poll(), ClientAction::AwaitFloods { .. }));
+    drop(first);
+    let mut waiting = hub.accept::<()>(from()).expect("the permit came back");
+    send_line(&mut waiting, b"IAMAT d +1+1 10\n");
+    assert!(matches!(waiting.poll(), ClientAction::AwaitFloods { .. }));
+
+    // The writer never writes; the queue fills, and the next flood resets the link.
+    QUEUE_FULL.store(true, Ordering::SeqCst);
+    let mut waits = FloodWaits::default();
+    let _ = hub.client_line(3, b"IAMAT e +1+1 10", &mut waits);
+    assert!(
+        !waits.pending(),
+        "a flood that could not be queued is not waited for"
+    );
+    assert!(hub.node().links_up().is_empty(), "the link is reset");
+    assert!(
+        matches!(waiting.poll(), ClientAction::Write(b) if b.starts_with(b"AT A ")),
+        "its waiters are released"
+    );
 }

@@ -79,6 +79,11 @@ pub enum Event<'a> {
     QueueFull {
         peer: &'a str,
     },
+    /// Replies waited `FLOOD_WAIT` for floods still unwritten on `links` links, and went.
+    FloodWaitTimedOut {
+        conn: u64,
+        links: usize,
+    },
     PlacesFailed {
         conn: u64,
         error: &'a str,
@@ -254,6 +259,10 @@ fn describe(out: &mut String, event: &Event<'_>) {
         Event::QueueFull { peer } => {
             write!(out, "link to {peer} fell too far behind; resetting it")
         }
+        Event::FloodWaitTimedOut { conn, links } => write!(
+            out,
+            "conn {conn} replies sent before their floods were written ({links} links stuck)"
+        ),
         Event::PlacesFailed { conn, error } => {
             write!(out, "conn {conn} places call failed: {error}")
         }
