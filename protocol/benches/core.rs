@@ -147,7 +147,8 @@ fn store(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    assert_eq!(store.len(), 1);
+    // One client throughout (none at all when a filter skipped the benchmark).
+    assert!(store.len() <= 1);
 }
 
 fn node_paths(c: &mut Criterion) {
@@ -178,6 +179,7 @@ fn node_paths(c: &mut Criterion) {
     assert_eq!(floods.len(), 3);
 
     let (mut node, _receivers) = linked_node();
+    floods.clear();
     let step = node.peer_line("Jaquez", &at_line(0), &mut floods);
     assert_eq!(step, PeerStep::Stored);
     let mut i = 0;
