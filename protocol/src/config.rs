@@ -211,10 +211,15 @@ struct RawServer {
 impl HerdConfig {
     /// Parses and validates TOML text; `source` names it in errors (usually the file path).
     pub fn parse(text: &str, source: &str) -> Result<HerdConfig, ConfigError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].lines().count().max(1);
+        // Counted in bytes: a span may point inside a multi-byte character (slicing the text
+        // there would panic), and a newline byte is never part of one.
+        let line_of = |offset: usize| {
+            let before = &text.as_bytes()[..offset.min(text.len())];
+            before.iter().filter(|&&b| b == b'\n').count() + 1
+        };
         let err = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
             source: source.to_owned(),
-            line: span.map(|s| line_of(s.start + 1)),
+            line: span.map(|s| line_of(s.start)),
             message,
         };
         let raw: RawConfig =
@@ -449,6 +454,15 @@ neighbours = ["A"]
             );
             assert!(e.message.contains(words), "{e}");
         }
+    }
+
+    #[test]
+    fn an_error_at_a_multi_byte_character_names_its_line() {
+        // Found by the config fuzz target: the error's span starts inside "ü"'s two bytes.
+        let e = HerdConfig::parse("[places]\nü = 1\n", "herd.toml").expect_err("bad key");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = HerdConfig::parse("[herd]\nkey = \"é\"\n[x]\nü = 1\n", "h").expect_err("bad");
+        assert!(e.line.is_some_and(|l| l >= 3), "{e}");
     }
 
     #[test]
