@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let record = Record::from_iamat("S", Nanos(0), client, location, time);
     let call = endpoint.call(&record, &radius, bound);
-    assert!(call.request().starts_with(b"GET /prefix/maps/api/place/nearbysearch/json?"));
+    assert!(
+        call.request()
+            .starts_with(b"GET /prefix/maps/api/place/nearbysearch/json?")
+    );
 
     let ok = call.finish(Ok(HttpResponse {
         status,

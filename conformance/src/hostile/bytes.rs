@@ -47,10 +47,15 @@ fn slowloris_iamat(ctx: &Ctx) -> anyhow::Result<()> {
     let mut bed = bed(ctx)?;
     let mut c = bed.connect()?;
     let time = time_from_now(0);
-    trickle(&mut bed, &mut c, format!("IAMAT slow +10-20 {time}\n").as_bytes())?;
+    trickle(
+        &mut bed,
+        &mut c,
+        format!("IAMAT slow +10-20 {time}\n").as_bytes(),
+    )?;
     let reply = String::from_utf8(line_reply(&mut c)?)?;
     ensure!(
-        reply.starts_with(&format!("AT {TARGET} ")) && reply.ends_with(&format!(" slow +10-20 {time}\n")),
+        reply.starts_with(&format!("AT {TARGET} "))
+            && reply.ends_with(&format!(" slow +10-20 {time}\n")),
         "a trickled IAMAT gets its AT reply: {reply:?}"
     );
     bed.finish()
@@ -80,7 +85,11 @@ fn slowloris_invalid_line(ctx: &Ctx) -> anyhow::Result<()> {
 fn slowloris_bad_hello_is_closed(ctx: &Ctx) -> anyhow::Result<()> {
     let mut bed = bed(ctx)?;
     let mut c = bed.connect()?;
-    trickle(&mut bed, &mut c, format!("HELLO {OTHER} not-the-key\n").as_bytes())?;
+    trickle(
+        &mut bed,
+        &mut c,
+        format!("HELLO {OTHER} not-the-key\n").as_bytes(),
+    )?;
     ensure_closed(&mut c, "a trickled HELLO with a wrong key")?;
     bed.finish()
 }
@@ -97,7 +106,10 @@ fn slowloris_pipeline_in_order(ctx: &Ctx) -> anyhow::Result<()> {
     let third = String::from_utf8(c.reply(Expect::Whatsat)?)?;
     ensure!(third.starts_with(first.trim_end()), "reply 3: {third:?}");
     let fourth = String::from_utf8(line_reply(&mut c)?)?;
-    ensure!(fourth.contains(" p2 +2+2 "), "reply 4 (the blank line is silent): {fourth:?}");
+    ensure!(
+        fourth.contains(" p2 +2+2 "),
+        "reply 4 (the blank line is silent): {fourth:?}"
+    );
     bed.finish()
 }
 
@@ -115,7 +127,10 @@ fn slowloris_crowd_of_half_lines(ctx: &Ctx) -> anyhow::Result<()> {
     for (i, c) in crowd.iter_mut().enumerate() {
         c.send(format!("+5 {time}\n").as_bytes())?;
         let reply = String::from_utf8(line_reply(c)?)?;
-        ensure!(reply.contains(&format!(" half{i} +5+5 ")), "half{i} got {reply:?}");
+        ensure!(
+            reply.contains(&format!(" half{i} +5+5 ")),
+            "half{i} got {reply:?}"
+        );
     }
     bed.finish()
 }
@@ -157,7 +172,10 @@ fn line_at_cap_with_crlf(ctx: &Ctx) -> anyhow::Result<()> {
     send_in_pieces(&mut c, &[&line[..], b"\r\n"].concat())?;
     ensure_echo(&line_reply(&mut c)?, &line)?;
     let reply = c.iamat("still-open", "+1+1", &time_from_now(0))?;
-    ensure!(reply.starts_with("AT "), "the connection stays open: {reply:?}");
+    ensure!(
+        reply.starts_with("AT "),
+        "the connection stays open: {reply:?}"
+    );
     bed.finish()
 }
 
@@ -167,9 +185,15 @@ fn line_one_past_cap_closes(ctx: &Ctx) -> anyhow::Result<()> {
     // A valid command first: its reply is due before the close.
     let time = time_from_now(0);
     c.send(format!("IAMAT before-long +1+1 {time}\n").as_bytes())?;
-    let _ = send_in_pieces(&mut c, &[&long_line(MAX_LINE_BYTES + 1)[..], b"\n"].concat());
+    let _ = send_in_pieces(
+        &mut c,
+        &[&long_line(MAX_LINE_BYTES + 1)[..], b"\n"].concat(),
+    );
     let reply = String::from_utf8(line_reply(&mut c)?)?;
-    ensure!(reply.contains(" before-long "), "the reply due before the long line: {reply:?}");
+    ensure!(
+        reply.contains(" before-long "),
+        "the reply due before the long line: {reply:?}"
+    );
     ensure_closed(&mut c, "a line one byte past the cap")?;
     bed.served()?;
     bed.finish()
@@ -203,18 +227,25 @@ fn iamat_at_cap_is_stored_and_flooded(ctx: &Ctx) -> anyhow::Result<()> {
     let fixed = format!("IAMAT  +1+1 {time}").len();
     let client = "k".repeat(MAX_LINE_BYTES - fixed);
     let line = format!("IAMAT {client} +1+1 {time}");
-    ensure!(line.len() == MAX_LINE_BYTES, "test setup: {} bytes", line.len());
+    ensure!(
+        line.len() == MAX_LINE_BYTES,
+        "test setup: {} bytes",
+        line.len()
+    );
     let reply = c.iamat(&client, "+1+1", &time)?;
     ensure!(
-        reply.starts_with(&format!("AT {TARGET} ")) && reply.ends_with(&format!(" {client} +1+1 {time}")),
+        reply.starts_with(&format!("AT {TARGET} "))
+            && reply.ends_with(&format!(" {client} +1+1 {time}")),
         "an IAMAT of exactly the cap is valid: {:?}...",
         &reply[..reply.len().min(80)]
     );
     // Its AT line is longer than the cap; the neighbour must still learn it (the link
     // carries what the server itself accepted) and keep flooding afterwards.
-    eventually(std::time::Duration::from_secs(10), "the neighbour learns the cap-sized client", || {
-        Ok(held(&bed.herd, OTHER, &client)?.as_deref() == Some(reply.as_str()))
-    })?;
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the neighbour learns the cap-sized client",
+        || Ok(held(&bed.herd, OTHER, &client)?.as_deref() == Some(reply.as_str())),
+    )?;
     bed.finish()
 }
 
@@ -226,7 +257,10 @@ fn all_echoed(bed: &Bed, lines: &[Vec<u8>]) -> anyhow::Result<()> {
         ensure_echo(&line_reply(&mut c)?, line)?;
     }
     let reply = c.iamat("clean", "+1+1", &time_from_now(0))?;
-    ensure!(reply.starts_with("AT "), "the connection stays usable: {reply:?}");
+    ensure!(
+        reply.starts_with("AT "),
+        "the connection stays usable: {reply:?}"
+    );
     Ok(())
 }
 
@@ -268,7 +302,15 @@ fn control_bytes_in_each_field(ctx: &Ctx) -> anyhow::Result<()> {
     let bed = bed(ctx)?;
     let mut lines = Vec::new();
     // SOH, ESC, DEL, VT, FF, a lone CR, and C1 NEL (U+0085, valid UTF-8).
-    for bad in [&b"\x01"[..], b"\x1b", b"\x7f", b"\x0b", b"\x0c", b"\r", "\u{85}".as_bytes()] {
+    for bad in [
+        &b"\x01"[..],
+        b"\x1b",
+        b"\x7f",
+        b"\x0b",
+        b"\x0c",
+        b"\r",
+        "\u{85}".as_bytes(),
+    ] {
         lines.extend(spliced(bad));
     }
     all_echoed(&bed, &lines)?;
@@ -307,9 +349,11 @@ fn multibyte_client_id_round_trips(ctx: &Ctx) -> anyhow::Result<()> {
         reply.ends_with(&format!(" {client} +35.68-139.76 {time}")),
         "UTF-8 client ids are echoed exactly: {reply:?}"
     );
-    eventually(std::time::Duration::from_secs(10), "the neighbour learns the UTF-8 id", || {
-        Ok(held(&bed.herd, OTHER, client)?.as_deref() == Some(reply.as_str()))
-    })?;
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the neighbour learns the UTF-8 id",
+        || Ok(held(&bed.herd, OTHER, client)?.as_deref() == Some(reply.as_str())),
+    )?;
     bed.finish()
 }
 
@@ -319,7 +363,10 @@ fn crlf_for_every_command(ctx: &Ctx) -> anyhow::Result<()> {
     let time = time_from_now(0);
     c.send(format!("IAMAT crlf +1+1 {time}\r\nWHATSAT crlf 1 1\r\nBOGUS crlf\r\n").as_bytes())?;
     let at = String::from_utf8(line_reply(&mut c)?)?;
-    ensure!(at.ends_with(&format!(" crlf +1+1 {time}\n")), "IAMAT with CRLF: {at:?}");
+    ensure!(
+        at.ends_with(&format!(" crlf +1+1 {time}\n")),
+        "IAMAT with CRLF: {at:?}"
+    );
     let whatsat = String::from_utf8(c.reply(Expect::Whatsat)?)?;
     ensure!(
         whatsat.starts_with(&at) && whatsat.ends_with("}\n\n") && !whatsat.contains('\r'),
@@ -346,7 +393,10 @@ fn lf_then_cr_starts_the_next_line(ctx: &Ctx) -> anyhow::Result<()> {
     c.send(format!("IAMAT lfcr +1+1 {time}\n\rIAMAT lfcr2 +1+1 {time}\n").as_bytes())?;
     let first = String::from_utf8(line_reply(&mut c)?)?;
     ensure!(first.contains(" lfcr +1+1 "), "first line: {first:?}");
-    ensure_echo(&line_reply(&mut c)?, format!("\rIAMAT lfcr2 +1+1 {time}").as_bytes())?;
+    ensure_echo(
+        &line_reply(&mut c)?,
+        format!("\rIAMAT lfcr2 +1+1 {time}").as_bytes(),
+    )?;
     bed.finish()
 }
 

@@ -44,7 +44,10 @@ fn two_thousand_connections_at_once(ctx: &Ctx) -> anyhow::Result<()> {
     bed.served()?;
     for (i, c) in crowd.iter_mut().enumerate() {
         let reply = String::from_utf8(c.reply(Expect::Line)?)?;
-        ensure!(reply.contains(&format!(" crowd{i} ")), "connection {i}: {reply:?}");
+        ensure!(
+            reply.contains(&format!(" crowd{i} ")),
+            "connection {i}: {reply:?}"
+        );
     }
     drop(crowd);
     bed.finish()
@@ -62,9 +65,11 @@ fn connection_storm_that_vanishes_leaks_nothing(ctx: &Ctx) -> anyhow::Result<()>
         }
     }
     bed.served()?;
-    eventually(Duration::from_secs(10), "the server closes every vanished connection", || {
-        Ok(open_fds(&bed.herd, TARGET)? <= baseline + 2)
-    })?;
+    eventually(
+        Duration::from_secs(10),
+        "the server closes every vanished connection",
+        || Ok(open_fds(&bed.herd, TARGET)? <= baseline + 2),
+    )?;
     bed.finish()
 }
 
@@ -96,10 +101,17 @@ fn admit(bed: &Bed, i: usize) -> anyhow::Result<Admission> {
     let reply = c.reply(Expect::Line)?;
     if reply == BUSY_REPLY {
         let rest = read_to_close(&c).unwrap_or_default();
-        ensure!(rest.is_empty(), "the busy line is followed by a close, got {rest:?}");
+        ensure!(
+            rest.is_empty(),
+            "the busy line is followed by a close, got {rest:?}"
+        );
         return Ok(Admission::Busy);
     }
-    ensure!(reply.starts_with(b"AT "), "want an AT reply or the busy line: {:?}", String::from_utf8_lossy(&reply));
+    ensure!(
+        reply.starts_with(b"AT "),
+        "want an AT reply or the busy line: {:?}",
+        String::from_utf8_lossy(&reply)
+    );
     Ok(Admission::Served(c))
 }
 
@@ -111,7 +123,10 @@ fn fill(bed: &Bed, max: usize, held: &mut Vec<Client>) -> anyhow::Result<()> {
     loop {
         match admit(bed, held.len())? {
             Admission::Served(c) => {
-                ensure!(held.len() + 1 < max, "served a connection past max_connections = {max}");
+                ensure!(
+                    held.len() + 1 < max,
+                    "served a connection past max_connections = {max}"
+                );
                 held.push(c);
             }
             Admission::Busy if held.len() + 1 == max => return Ok(()),
@@ -131,12 +146,18 @@ fn past_max_connections_gets_busy_line(ctx: &Ctx) -> anyhow::Result<()> {
     let mut held = Vec::new();
     fill(&bed, MAX, &mut held)?;
     for i in 0..20 {
-        ensure!(matches!(admit(&bed, 100 + i)?, Admission::Busy), "refused again");
+        ensure!(
+            matches!(admit(&bed, 100 + i)?, Admission::Busy),
+            "refused again"
+        );
     }
     bed.served()?;
     for (i, c) in held.iter_mut().enumerate() {
         let reply = c.iamat(&format!("held{i}"), "+2+2", &time_from_now(0))?;
-        ensure!(reply.starts_with("AT "), "held connection {i} still served: {reply:?}");
+        ensure!(
+            reply.starts_with("AT "),
+            "held connection {i} still served: {reply:?}"
+        );
     }
     drop(held);
     bed.finish()
@@ -175,15 +196,27 @@ fn refusals_do_not_leak_slots(ctx: &Ctx) -> anyhow::Result<()> {
 const NOFILE: usize = 64;
 
 /// A herd whose servers run with `ulimit -n NOFILE`, and a crowd of connections to the
-/// target far past it: the served ones (accepted) and the pending ones (queued in the
-/// kernel's backlog, for want of a descriptor).
-fn at_fd_limit(ctx: &Ctx) -> anyhow::Result<(Bed, Vec<Client>, Vec<(usize, Client)>)> {
-    let bed = Bed::start_with(ctx, PlacesSpec::Unreachable, 1_000, |spec: &mut HerdSpec| {
-        let script = format!("ulimit -n {NOFILE} && exec \"$0\" \"$@\"");
-        let mut launch = vec!["sh".to_owned(), "-c".to_owned(), script];
-        launch.append(&mut spec.manifest.launch);
-        spec.manifest.launch = launch;
-    })?;
+/// target far past it.
+struct AtLimit {
+    bed: Bed,
+    /// Accepted and answered.
+    served: Vec<Client>,
+    /// Queued in the kernel's backlog for want of a descriptor, with their index.
+    pending: Vec<(usize, Client)>,
+}
+
+fn at_fd_limit(ctx: &Ctx) -> anyhow::Result<AtLimit> {
+    let bed = Bed::start_with(
+        ctx,
+        PlacesSpec::Unreachable,
+        1_000,
+        |spec: &mut HerdSpec| {
+            let script = format!("ulimit -n {NOFILE} && exec \"$0\" \"$@\"");
+            let mut launch = vec!["sh".to_owned(), "-c".to_owned(), script];
+            launch.append(&mut spec.manifest.launch);
+            spec.manifest.launch = launch;
+        },
+    )?;
     let time = time_from_now(0);
     let mut crowd = Vec::new();
     for i in 0..NOFILE + 40 {
@@ -200,7 +233,11 @@ fn at_fd_limit(ctx: &Ctx) -> anyhow::Result<(Bed, Vec<Client>, Vec<(usize, Clien
         let mut c = c;
         match c.reply(Expect::Line) {
             Ok(reply) => {
-                ensure!(reply.starts_with(b"AT "), "fd{i}: {:?}", String::from_utf8_lossy(&reply));
+                ensure!(
+                    reply.starts_with(b"AT "),
+                    "fd{i}: {:?}",
+                    String::from_utf8_lossy(&reply)
+                );
                 served.push(c);
             }
             Err(_) => {
@@ -211,16 +248,28 @@ fn at_fd_limit(ctx: &Ctx) -> anyhow::Result<(Bed, Vec<Client>, Vec<(usize, Clien
     }
     pending.extend(rest);
     ensure!(
-        !served.is_empty() && !pending.is_empty(),
+        !served.is_empty(),
+        "with `ulimit -n {NOFILE}` not even the first new connection was served"
+    );
+    ensure!(
+        !pending.is_empty(),
         "with `ulimit -n {NOFILE}`, {} of {} connections were served: the limit did not bite",
         served.len(),
         NOFILE + 40
     );
-    Ok((bed, served, pending))
+    Ok(AtLimit {
+        bed,
+        served,
+        pending,
+    })
 }
 
 fn past_fd_limit_then_served_again(ctx: &Ctx) -> anyhow::Result<()> {
-    let (mut bed, served, pending) = at_fd_limit(ctx)?;
+    let AtLimit {
+        mut bed,
+        served,
+        pending,
+    } = at_fd_limit(ctx)?;
     bed.served()?;
     drop(served);
     // Once descriptors are free, every connection that waited gets its answer.
@@ -234,20 +283,30 @@ fn past_fd_limit_then_served_again(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 fn at_fd_limit_links_keep_flooding(ctx: &Ctx) -> anyhow::Result<()> {
-    let (mut bed, mut served, pending) = at_fd_limit(ctx)?;
+    let AtLimit {
+        mut bed,
+        mut served,
+        pending,
+    } = at_fd_limit(ctx)?;
     // Updates cross the existing link in both directions while the target is out of
     // descriptors: at the target over a held connection, at the neighbour directly.
     let time = time_from_now(0);
     let at_target = served[0].iamat("from-target", "+4+4", &time)?;
     let at_other = Client::connect(bed.herd.addr(OTHER)?)?.iamat("from-other", "+5+5", &time)?;
-    eventually(Duration::from_secs(10), "the neighbour learns the update", || {
-        Ok(held(&bed.herd, OTHER, "from-target")?.as_deref() == Some(at_target.as_str()))
-    })?;
+    eventually(
+        Duration::from_secs(10),
+        "the neighbour learns the update",
+        || Ok(held(&bed.herd, OTHER, "from-target")?.as_deref() == Some(at_target.as_str())),
+    )?;
     // The target's own view can only be asked over a held connection.
-    eventually(Duration::from_secs(10), "the target learns the neighbour's update", || {
-        let reply = served[0].whatsat("from-other", "1", 1)?;
-        Ok(reply.lines().next() == Some(at_other.as_str()))
-    })?;
+    eventually(
+        Duration::from_secs(10),
+        "the target learns the neighbour's update",
+        || {
+            let reply = served[0].whatsat("from-other", "1", 1)?;
+            Ok(reply.lines().next() == Some(at_other.as_str()))
+        },
+    )?;
     bed.served()?;
     drop((served, pending));
     bed.finish()
@@ -263,7 +322,11 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn at_fd_limit_server_does_not_spin(ctx: &Ctx) -> anyhow::Result<()> {
-    let (mut bed, served, pending) = at_fd_limit(ctx)?;
+    let AtLimit {
+        mut bed,
+        served,
+        pending,
+    } = at_fd_limit(ctx)?;
     bed.served()?;
     let pid = bed.herd.pids()[TARGET];
     let (start, ticks) = (Instant::now(), cpu_ticks(pid)?);

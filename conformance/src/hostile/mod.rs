@@ -26,13 +26,47 @@ use crate::{Case, Ctx, eventually, time_from_now};
 
 /// Every hostile case, in a stable order.
 pub(crate) fn cases() -> Vec<Case> {
-    [
-        bytes::CASES,
-        slow::CASES,
-        crowds::CASES,
-        upstream::CASES,
-    ]
-    .concat()
+    [bytes::CASES, slow::CASES, crowds::CASES, upstream::CASES].concat()
+}
+
+/// Cases that fail today because of a server bug or a missing feature outside this suite:
+/// (backend or `*` for all, case, why). They still run every time: while they fail they are
+/// reported as ignored with this reason and the failure; once one passes, the run fails
+/// until its entry is removed here. docs/RELIABILITY.md tells each story.
+const KNOWN_GAPS: &[(&str, &str, &str)] = &[
+    (
+        "*",
+        "iamat_at_cap_is_stored_and_flooded",
+        "a client line at the cap makes an AT line past the cap, which resets the peer link on every anti-entropy resend",
+    ),
+    (
+        "*",
+        "non_reader_is_dropped",
+        "no backend drops a client that stops reading; it is only stalled (bounded), holding its slot forever",
+    ),
+    (
+        "smol",
+        "past_fd_limit_then_served_again",
+        "herd-smol stops serving every connection once accept fails for want of descriptors",
+    ),
+    (
+        "smol",
+        "at_fd_limit_links_keep_flooding",
+        "herd-smol stops serving every connection once accept fails for want of descriptors",
+    ),
+    (
+        "smol",
+        "at_fd_limit_server_does_not_spin",
+        "herd-smol stops serving every connection once accept fails for want of descriptors",
+    ),
+];
+
+/// Why `case` is a known gap for `backend`, if it is one.
+pub(crate) fn known_gap(backend: &str, case: &str) -> Option<&'static str> {
+    KNOWN_GAPS
+        .iter()
+        .find(|(b, c, _)| (*b == "*" || *b == backend) && *c == case)
+        .map(|(_, _, why)| *why)
 }
 
 /// The server every case attacks, and its one neighbour.
@@ -216,7 +250,10 @@ pub(crate) fn open_fds(herd: &Herd, server: &str) -> anyhow::Result<usize> {
 
 /// Reads until the server closes; errors if it does not within the client's timeout.
 pub(crate) fn ensure_closed(c: &mut Client, what: &str) -> anyhow::Result<()> {
-    ensure!(c.is_closed(), "{what}: the server must close the connection");
+    ensure!(
+        c.is_closed(),
+        "{what}: the server must close the connection"
+    );
     Ok(())
 }
 

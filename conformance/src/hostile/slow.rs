@@ -73,7 +73,10 @@ fn non_reader_of_echoes_is_bounded(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 fn non_reader_of_at_replies_is_bounded(ctx: &Ctx) -> anyhow::Result<()> {
-    non_reader(ctx, format!("IAMAT hog +1+1 {}\n", time_from_now(0)).as_bytes())
+    non_reader(
+        ctx,
+        format!("IAMAT hog +1+1 {}\n", time_from_now(0)).as_bytes(),
+    )
 }
 
 /// How long a server may keep a connection whose replies nobody reads.
@@ -86,19 +89,25 @@ fn non_reader_is_dropped(ctx: &Ctx) -> anyhow::Result<()> {
     push_until_stalled(&hog, b"BOGUS never-read\n")?;
     bed.served()?;
     // The server must drop it: its descriptor goes away while the client still holds its end.
-    eventually(DROP_LIMIT, "the server drops a client that never reads", || {
-        Ok(open_fds(&bed.herd, TARGET)? < fds)
-    })?;
+    eventually(
+        DROP_LIMIT,
+        "the server drops a client that never reads",
+        || Ok(open_fds(&bed.herd, TARGET)? < fds),
+    )?;
     drop(hog);
     bed.finish()
 }
 
 fn leaves_mid_whatsat_reply(ctx: &Ctx) -> anyhow::Result<()> {
-    let mut bed = Bed::start(ctx, PlacesSpec::Service {
-        latency: "0".into(),
-        error_rate: 0.0,
-        seed: 1,
-    }, 5_000)?;
+    let mut bed = Bed::start(
+        ctx,
+        PlacesSpec::Service {
+            latency: "0".into(),
+            error_rate: 0.0,
+            seed: 1,
+        },
+        5_000,
+    )?;
     let mut first = bed.connect()?;
     first.iamat("paris", "+48.8566+2.3522", &time_from_now(0))?;
     for _ in 0..20 {
@@ -107,25 +116,34 @@ fn leaves_mid_whatsat_reply(ctx: &Ctx) -> anyhow::Result<()> {
         // Wait for the reply to start, take a little of it, and leave with the rest unread
         // (the kernel answers the rest with a reset).
         let mut some = [0; 64];
-        ensure!(std::io::Read::read(&mut c.stream(), &mut some)? > 0, "no reply started");
+        ensure!(
+            std::io::Read::read(&mut c.stream(), &mut some)? > 0,
+            "no reply started"
+        );
         drop(c);
         bed.served()?;
     }
     let reply = first.whatsat("paris", "50", 20)?;
-    ensure!(reply.ends_with("}\n\n"), "a full reply still arrives: {reply:?}");
+    ensure!(
+        reply.ends_with("}\n\n"),
+        "a full reply still arrives: {reply:?}"
+    );
     bed.finish()
 }
 
 fn leaves_while_places_call_is_pending(ctx: &Ctx) -> anyhow::Result<()> {
     let mut bed = Bed::start(ctx, PlacesSpec::Unreachable, 500)?;
     let fake = FakePlaces::take_over(&bed.herd, Behaviour::Hang)?;
-    for _ in 0..10 {
+    for i in 0..10 {
         let mut c = bed.connect()?;
         c.send(b"WHATSAT sentinel-S00 10 5\n")?;
+        // Leave only once the call is under way.
+        eventually(Duration::from_secs(5), "the places call starts", || {
+            Ok(fake.requests() > i)
+        })?;
         drop(c);
         bed.served()?;
     }
-    ensure!(fake.requests() > 0, "the places service was never called");
     bed.finish()
 }
 
@@ -136,7 +154,8 @@ fn leaves_mid_pipeline(ctx: &Ctx) -> anyhow::Result<()> {
         let c = bed.connect()?;
         let mut batch = String::new();
         for i in 0..200 {
-            batch += &format!("IAMAT pipe{round}-{i} +1+1 {time}\nWHATSAT sentinel-S01 5 2\nBOGUS\n");
+            batch +=
+                &format!("IAMAT pipe{round}-{i} +1+1 {time}\nWHATSAT sentinel-S01 5 2\nBOGUS\n");
         }
         std::io::Write::write_all(&mut c.stream(), batch.as_bytes())?;
         if round % 2 == 0 {
@@ -162,12 +181,21 @@ fn half_close_still_gets_every_reply(ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..20 {
         let reply = String::from_utf8(c.reply(Expect::Line)?)?;
-        ensure!(reply.contains(&format!(" half{i} ")), "reply {i}: {reply:?}");
+        ensure!(
+            reply.contains(&format!(" half{i} ")),
+            "reply {i}: {reply:?}"
+        );
     }
     let last = String::from_utf8(c.reply(Expect::Whatsat)?)?;
-    ensure!(last.ends_with("}\n\n"), "the WHATSAT is answered after the half-close: {last:?}");
+    ensure!(
+        last.ends_with("}\n\n"),
+        "the WHATSAT is answered after the half-close: {last:?}"
+    );
     let rest = read_to_close(&c)?;
     ensure!(rest.is_empty(), "nothing after the last reply: {rest:?}");
-    ensure!(started.elapsed() < Duration::from_secs(10), "the server closed its side");
+    ensure!(
+        started.elapsed() < Duration::from_secs(10),
+        "the server closed its side"
+    );
     bed.finish()
 }

@@ -61,7 +61,11 @@ fn check_json(reply: &str, bound: usize) -> anyhow::Result<Value> {
     );
     let json: Value = serde_json::from_str(reply.split_once('\n').context("no JSON")?.1)?;
     let results = json["results"].as_array().context("no results array")?;
-    ensure!(results.len() <= bound, "{} results for bound {bound}", results.len());
+    ensure!(
+        results.len() <= bound,
+        "{} results for bound {bound}",
+        results.len()
+    );
     ensure!(json["status"].is_string(), "no status: {json}");
     Ok(json)
 }
@@ -102,10 +106,16 @@ fn against(
         check(&check_reply(&reply, bound as usize)?)?;
         // One attempt plus the one permitted retry, with slack for a loaded machine.
         let limit = Duration::from_millis(2 * timeout_ms + 3_000);
-        ensure!(elapsed < limit, "took {elapsed:?}; the places timeout is {timeout_ms} ms");
+        ensure!(
+            elapsed < limit,
+            "took {elapsed:?}; the places timeout is {timeout_ms} ms"
+        );
         bed.served()?;
     }
-    ensure!(fake.requests() > 0, "the fake places service was never called");
+    ensure!(
+        fake.requests() > 0,
+        "the fake places service was never called"
+    );
     drop(fake);
     bed.finish()
 }
@@ -131,7 +141,11 @@ fn places_real_service_slower_than_timeout(ctx: &Ctx) -> anyhow::Result<()> {
     let mut c = bed.connect()?;
     let started = Instant::now();
     unknown_error(&check_reply(&c.whatsat("sentinel-S00", "10", 5)?, 5)?)?;
-    ensure!(started.elapsed() < Duration::from_millis(1_800), "took {:?}", started.elapsed());
+    ensure!(
+        started.elapsed() < Duration::from_millis(1_800),
+        "took {:?}",
+        started.elapsed()
+    );
     bed.served()?;
     bed.finish()
 }
@@ -144,7 +158,10 @@ fn places_real_service_fails_half_the_time(ctx: &Ctx) -> anyhow::Result<()> {
     let (mut ok, mut failed) = (0, 0);
     for _ in 0..24 {
         let reply = c.whatsat("paris", "50", 4)?;
-        ensure!(reply.starts_with(&format!("{at}\n")), "stored line first: {reply:?}");
+        ensure!(
+            reply.starts_with(&format!("{at}\n")),
+            "stored line first: {reply:?}"
+        );
         let json = check_json(&reply, 4)?;
         if json["status"] == "OK" {
             ok_filled(&json)?;
@@ -154,7 +171,10 @@ fn places_real_service_fails_half_the_time(ctx: &Ctx) -> anyhow::Result<()> {
             failed += 1;
         }
     }
-    ensure!(ok > 0 && failed > 0, "{ok} OK and {failed} failed of 24 at error rate 0.5");
+    ensure!(
+        ok > 0 && failed > 0,
+        "{ok} OK and {failed} failed of 24 at error rate 0.5"
+    );
     bed.served()?;
     bed.finish()
 }
@@ -192,7 +212,11 @@ fn places_sends_malformed_json(ctx: &Ctx) -> anyhow::Result<()> {
 fn places_sends_huge_json(ctx: &Ctx) -> anyhow::Result<()> {
     // About 5 MiB: over the 4 MiB body cap.
     let answer = http("200 OK", &nearby_json(30_000), "");
-    ensure!(answer.len() > 4_500_000, "test setup: {} bytes", answer.len());
+    ensure!(
+        answer.len() > 4_500_000,
+        "test setup: {} bytes",
+        answer.len()
+    );
     let mut bed = Bed::start(ctx, PlacesSpec::Unreachable, 2_000)?;
     let before = rss_kib(&bed.herd, TARGET)?;
     let fake = FakePlaces::take_over(&bed.herd, Behaviour::Answer(answer))?;
@@ -226,27 +250,49 @@ fn places_truncates_the_body(ctx: &Ctx) -> anyhow::Result<()> {
 fn places_content_length_too_short(ctx: &Ctx) -> anyhow::Result<()> {
     let body = nearby_json(5);
     let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{body}");
-    against(ctx, Behaviour::Answer(answer.into_bytes()), 1_000, unknown_error)
+    against(
+        ctx,
+        Behaviour::Answer(answer.into_bytes()),
+        1_000,
+        unknown_error,
+    )
 }
 
 fn places_content_length_too_long(ctx: &Ctx) -> anyhow::Result<()> {
     let body = nearby_json(5);
-    let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len() + 500);
-    against(ctx, Behaviour::AnswerThenHang(answer.into_bytes()), 400, unknown_error)
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len() + 500
+    );
+    against(
+        ctx,
+        Behaviour::AnswerThenHang(answer.into_bytes()),
+        400,
+        unknown_error,
+    )
 }
 
 fn chunked(body: &str, pieces: usize) -> String {
     let mut out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
     let size = body.len().div_ceil(pieces);
     for piece in body.as_bytes().chunks(size) {
-        out += &format!("{:x}\r\n{}\r\n", piece.len(), String::from_utf8_lossy(piece));
+        out += &format!(
+            "{:x}\r\n{}\r\n",
+            piece.len(),
+            String::from_utf8_lossy(piece)
+        );
     }
     out + "0\r\n\r\n"
 }
 
 fn places_chunked_body(ctx: &Ctx) -> anyhow::Result<()> {
     let answer = chunked(&nearby_json(8), 5);
-    against(ctx, Behaviour::KeepAlive(answer.into_bytes()), 1_000, ok_filled)
+    against(
+        ctx,
+        Behaviour::KeepAlive(answer.into_bytes()),
+        1_000,
+        ok_filled,
+    )
 }
 
 fn places_malformed_chunks(ctx: &Ctx) -> anyhow::Result<()> {
@@ -260,7 +306,11 @@ fn places_200_with_html_body(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 fn places_200_without_results_array(ctx: &Ctx) -> anyhow::Result<()> {
-    let answer = http("200 OK", r#"{"status": "OK", "results": {"not": "an array"}}"#, "");
+    let answer = http(
+        "200 OK",
+        r#"{"status": "OK", "results": {"not": "an array"}}"#,
+        "",
+    );
     against(ctx, Behaviour::Answer(answer), 1_000, unknown_error)
 }
 
@@ -290,6 +340,14 @@ fn places_keeps_connection_alive(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 fn places_body_until_close(ctx: &Ctx) -> anyhow::Result<()> {
-    let answer = format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}", nearby_json(4));
-    against(ctx, Behaviour::Answer(answer.into_bytes()), 1_000, ok_filled)
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}",
+        nearby_json(4)
+    );
+    against(
+        ctx,
+        Behaviour::Answer(answer.into_bytes()),
+        1_000,
+        ok_filled,
+    )
 }
