@@ -229,7 +229,7 @@ fn at_fd_limit(ctx: &Ctx) -> anyhow::Result<AtLimit> {
     let mut rest = crowd.into_iter();
     let mut pending = Vec::new();
     for (i, c) in rest.by_ref() {
-        c.set_timeout(Duration::from_millis(1_000))?;
+        c.set_timeout(Duration::from_millis(2_000))?;
         let mut c = c;
         match c.reply(Expect::Line) {
             Ok(reply) => {
