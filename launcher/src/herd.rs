@@ -48,6 +48,24 @@ pub struct HerdSpec {
     pub places_timeout_ms: u64,
     /// Server logs go here; `None` runs them with `--no-log`.
     pub logs: Option<PathBuf>,
+    /// Changes the config one server is started with; `None` starts all with the same.
+    pub per_server: Option<PerServerConfig>,
+}
+
+/// Rewrites the herd's config for one server before it starts (called with the server's
+/// name and a copy of the config holding the real addresses, on every start and restart).
+/// For example, neighbours seen at the address of a proxy in between. The result is
+/// validated like any config file.
+#[derive(Clone)]
+pub struct PerServerConfig(pub std::sync::Arc<Rewrite>);
+
+/// The function inside a [`PerServerConfig`].
+pub type Rewrite = dyn Fn(&str, &mut HerdConfig) + Send + Sync;
+
+impl std::fmt::Debug for PerServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PerServerConfig(..)")
+    }
 }
 
 impl HerdSpec {
@@ -65,6 +83,7 @@ impl HerdSpec {
             },
             places_timeout_ms: 5_000,
             logs: None,
+            per_server: None,
         }
     }
 }
@@ -184,6 +203,9 @@ impl Herd {
     }
 
     fn start_once(root: &Path, spec: HerdSpec) -> anyhow::Result<Herd> {
+        // Setup (a virtual environment, installed packages) is needed to launch at all,
+        // even by callers that built everything beforehand; it runs once per process.
+        crate::manifest::setup(root, &spec.manifest)?;
         let dir = tempfile::Builder::new().prefix("herd-").tempdir()?;
         let bin_dir = target_dir(root).join(spec.profile.dir());
         let (places, places_url) = match &spec.places {
@@ -244,10 +266,11 @@ impl Herd {
 
     fn launch(&mut self, name: &str) -> anyhow::Result<()> {
         let bin_dir = target_dir(&self.root).join(self.spec.profile.dir());
+        let config = self.server_config_path(name)?;
         let vars = Vars {
             profile: self.spec.profile,
             bin_dir: &bin_dir,
-            config: &self.config_path,
+            config: &config,
             server: name,
             threads: self.spec.threads,
             log_dir: self.spec.logs.as_deref(),
@@ -284,15 +307,17 @@ impl Herd {
             return Ok(());
         };
         let probe = format!("launcher-probe-{}", std::process::id());
-        let now = herd_protocol::Nanos::from_system_time(std::time::SystemTime::now());
-        Client::connect(self.addr(first)?)?.iamat(
-            &probe,
-            "+0+0",
-            &herd_protocol::message::format_client_time(now),
-        )?;
         let deadline = Instant::now() + LINK_TIMEOUT;
         let mut waiting: Vec<&String> = names.iter().skip(1).collect();
         while !waiting.is_empty() {
+            // Sent again every round: a herd without anti-entropy only floods it over links
+            // that are already up.
+            let now = herd_protocol::Nanos::from_system_time(std::time::SystemTime::now());
+            Client::connect(self.addr(first)?)?.iamat(
+                &probe,
+                "+0+0",
+                &herd_protocol::message::format_client_time(now),
+            )?;
             let mut still = Vec::new();
             for name in waiting {
                 let reply =
@@ -325,6 +350,21 @@ impl Herd {
 
     pub fn config_path(&self) -> &Path {
         &self.config_path
+    }
+
+    /// The config file `name` is started with: the herd's, or its own rewritten copy when
+    /// the spec has a [`PerServerConfig`] (written here, again at every restart).
+    pub fn server_config_path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let Some(rewrite) = &self.spec.per_server else {
+            return Ok(self.config_path.clone());
+        };
+        let mut config = self.config.clone();
+        (rewrite.0)(name, &mut config);
+        let label = format!("config for {name}");
+        let config = HerdConfig::parse(&config.to_toml(), &label)?;
+        let path = self.dir.path().join(format!("herd-{name}.toml"));
+        std::fs::write(&path, config.to_toml())?;
+        Ok(path)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

@@ -1,4 +1,11 @@
-//! Backend manifests: discovery, placeholder expansion, building.
+//! Backend manifests: discovery, placeholder expansion, setting up and building.
+//!
+//! A manifest says how to prepare a backend and how to launch one server. Preparing has two
+//! optional steps, both run once per process from the workspace root: `setup` (once, for
+//! any profile: create a virtual environment, install a lockfile's packages) and `build`
+//! (once per profile: `cargo build`). A backend in an interpreted language has no build; it
+//! names the programs it needs on PATH in `requires`, so a missing interpreter is a clear
+//! error rather than a failed spawn. Nothing here knows any backend by name.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,6 +25,14 @@ pub struct Manifest {
     /// Crates that make up the runtime (their versions come from Cargo.lock).
     #[serde(default)]
     pub runtime_crates: Vec<String>,
+    /// Programs that must be on PATH before setup, build or launch (e.g. `python3`).
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Run once per process before the first build (any profile); empty for none.
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Run once per process and profile; empty for a backend with nothing to compile.
+    #[serde(default)]
     pub build: Vec<String>,
     pub launch: Vec<String>,
     /// What `--threads` means for this runtime.
@@ -100,8 +115,8 @@ pub fn discover(root: &Path) -> anyhow::Result<Vec<Manifest>> {
             .with_context(|| format!("reading {}", path.display()))?;
         let mut manifest: Manifest = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid backend manifest", path.display()))?;
-        if manifest.build.is_empty() || manifest.launch.is_empty() {
-            bail!("{}: build and launch must not be empty", path.display());
+        if manifest.launch.is_empty() {
+            bail!("{}: launch must not be empty", path.display());
         }
         manifest.dir = dir;
         found.push(manifest);
@@ -122,7 +137,8 @@ pub(crate) struct Vars<'a> {
 }
 
 /// Expands `{placeholders}` in an argv template; `{log_args}` becomes `--log-dir DIR` or
-/// `--no-log`.
+/// `--no-log`, and `{target_dir}` is the folder above `{bin_dir}` (the cargo target dir,
+/// where setup steps keep what they install).
 pub(crate) fn expand(template: &[String], vars: &Vars<'_>) -> Vec<String> {
     let mut argv = Vec::with_capacity(template.len() + 1);
     for item in template {
@@ -133,8 +149,10 @@ pub(crate) fn expand(template: &[String], vars: &Vars<'_>) -> Vec<String> {
             }
             continue;
         }
+        let target = vars.bin_dir.parent().unwrap_or(vars.bin_dir);
         argv.push(
             item.replace("{profile}", vars.profile.name())
+                .replace("{target_dir}", &target.display().to_string())
                 .replace("{bin_dir}", &vars.bin_dir.display().to_string())
                 .replace("{config}", &vars.config.display().to_string())
                 .replace("{server}", vars.server)
@@ -153,28 +171,87 @@ fn run_once(key: String, root: &Path, argv: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     let (program, args) = argv.split_first().context("empty build command")?;
-    let status = Command::new(program)
+    // A relative program (e.g. `scripts/setup-venv`) is taken from the workspace root.
+    let program = if program.contains('/') {
+        root.join(program)
+    } else {
+        PathBuf::from(program)
+    };
+    let status = Command::new(&program)
         .args(args)
         .current_dir(root)
         .status()
-        .with_context(|| format!("cannot run {program}"))?;
+        .with_context(|| format!("cannot run {}", program.display()))?;
     if !status.success() {
-        bail!("build of {key} failed ({status}): {}", argv.join(" "));
+        bail!("{key} failed ({status}): {}", argv.join(" "));
     }
     done.insert(key);
     Ok(())
 }
 
-/// Builds a backend with its manifest's build command, once per process and profile.
-pub fn build(root: &Path, manifest: &Manifest, profile: Profile) -> anyhow::Result<()> {
-    let vars = Vars {
+/// Whether `program` can be run: a path that exists, or a bare name found on PATH.
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Errors, naming the manifest and the program, if something it `requires` is missing.
+fn check_requires(manifest: &Manifest) -> anyhow::Result<()> {
+    let missing: Vec<&str> = manifest
+        .requires
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !on_path(p))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "backend {} ({}/backend.toml) needs {} on PATH; scripts/install-interpreters installs them with apt-get",
+            manifest.name,
+            manifest.dir.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn prepare_vars(bin_dir: &Path, profile: Profile) -> Vars<'_> {
+    Vars {
         profile,
-        bin_dir: &target_dir(root).join(profile.dir()),
+        bin_dir,
         config: Path::new(""),
         server: "",
         threads: 1,
         log_dir: None,
-    };
+    }
+}
+
+/// Checks `requires` and runs the manifest's `setup` once per process (any profile). A
+/// herd runs it before launching, so a run that skips building still gets it.
+pub fn setup(root: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    check_requires(manifest)?;
+    if manifest.setup.is_empty() {
+        return Ok(());
+    }
+    let bin_dir = target_dir(root).join(Profile::Dev.dir());
+    run_once(
+        format!("{}/setup", manifest.name),
+        root,
+        &expand(&manifest.setup, &prepare_vars(&bin_dir, Profile::Dev)),
+    )
+}
+
+/// Prepares a backend: [`setup`], then `build` once per process and profile (either may be
+/// empty).
+pub fn build(root: &Path, manifest: &Manifest, profile: Profile) -> anyhow::Result<()> {
+    setup(root, manifest)?;
+    let bin_dir = target_dir(root).join(profile.dir());
+    let vars = prepare_vars(&bin_dir, profile);
+    if manifest.build.is_empty() {
+        return Ok(());
+    }
     run_once(
         format!("{}/{}", manifest.name, profile.name()),
         root,
@@ -257,6 +334,69 @@ mod tests {
                 "{backend} missing from {names:?}"
             );
         }
+    }
+
+    #[test]
+    fn target_dir_is_the_folder_above_bin_dir() {
+        let vars = Vars {
+            profile: Profile::Dev,
+            bin_dir: Path::new("/t/debug"),
+            config: Path::new(""),
+            server: "",
+            threads: 1,
+            log_dir: None,
+        };
+        let template = ["{target_dir}/venv/bin/python".to_owned()];
+        assert_eq!(expand(&template, &vars), ["/t/venv/bin/python"]);
+    }
+
+    #[test]
+    fn backends_in_other_languages_have_no_cargo_build() {
+        let root = workspace_root().expect("root");
+        let all = discover(&root).expect("valid manifests");
+        for backend in ["asyncio", "uvloop", "node"] {
+            let m = all
+                .iter()
+                .find(|m| m.name == backend)
+                .unwrap_or_else(|| panic!("{backend} missing"));
+            assert_ne!(m.language, "Rust", "{backend}");
+            assert!(m.build.is_empty(), "{backend} builds nothing");
+            assert!(!m.requires.is_empty(), "{backend} names its interpreter");
+        }
+    }
+
+    fn scratch_manifest(dir: &Path, body: &str) -> Manifest {
+        std::fs::create_dir_all(dir.join("herd-x")).expect("mkdir");
+        std::fs::write(dir.join("herd-x/backend.toml"), body).expect("write");
+        discover(dir).expect("valid").remove(0)
+    }
+
+    const SCRATCH: &str = "name = \"x\"\nlanguage = \"Shell\"\nruntime = \"sh\"\nthreads = \"one\"\n\
+        launch = [\"sh\"]\n[maintenance]\nstatus = \"maintained\"\n";
+
+    #[test]
+    fn setup_runs_once_per_process_and_a_missing_program_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let count = dir.path().join("count");
+        let setup = format!(
+            "setup = [\"sh\", \"-c\", \"echo run >> {}\"]\n",
+            count.display()
+        );
+        let manifest = scratch_manifest(dir.path(), &format!("{setup}{SCRATCH}"));
+        build(dir.path(), &manifest, Profile::Dev).expect("setup runs");
+        build(dir.path(), &manifest, Profile::Release).expect("and is not repeated");
+        let runs = std::fs::read_to_string(&count).expect("setup wrote");
+        assert_eq!(runs.lines().count(), 1, "{runs:?}");
+
+        let missing = scratch_manifest(
+            dir.path(),
+            &format!("requires = [\"no-such-interpreter-4711\"]\n{SCRATCH}"),
+        );
+        let err = build(dir.path(), &missing, Profile::Dev).expect_err("missing program");
+        assert!(
+            format!("{err:#}").contains("no-such-interpreter-4711"),
+            "{err:#}"
+        );
     }
 
     #[test]

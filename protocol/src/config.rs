@@ -46,6 +46,14 @@ pub struct HerdConfig {
 pub struct HerdSection {
     /// Shared secret a peer must present in its HELLO line.
     pub key: String,
+    /// Send every stored record when a link comes up. Only fault tests turn it off, to
+    /// prove the lost-update checker can fail.
+    #[serde(default = "anti_entropy_on")]
+    pub anti_entropy: bool,
+}
+
+fn anti_entropy_on() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -111,6 +111,7 @@ pub struct Node<L> {
     store: LocationStore,
     neighbours: BTreeMap<Arc<str>, Neighbour<L>>,
     next_link: u64,
+    anti_entropy: bool,
 }
 
 impl<L: Clone> Node<L> {
@@ -151,6 +152,7 @@ impl<L: Clone> Node<L> {
             store: LocationStore::new(config.limits.max_clients),
             neighbours,
             next_link: 0,
+            anti_entropy: config.herd.anti_entropy,
         })
     }
 
@@ -279,7 +281,7 @@ impl<L: Clone> Node<L> {
         let id = LinkId(self.next_link);
         neighbour.live = Some((id, link));
         let mut snapshot = Vec::new();
-        for record in self.store.iter() {
+        for record in self.store.iter().filter(|_| self.anti_entropy) {
             snapshot.extend_from_slice(record.wire());
         }
         Some((id, snapshot))

@@ -10,6 +10,7 @@
 
 pub mod charts;
 pub mod collect;
+pub mod languages;
 pub mod load;
 pub mod markdown;
 pub mod stats;

@@ -59,6 +59,8 @@ fn main() -> anyhow::Result<()> {
             let backends: Vec<(String, String)> = meta
                 .backends
                 .iter()
+                // Source facts (cargo tree, MSRV, runtime API) exist for Rust crates only.
+                .filter(|b| b.language == "Rust")
                 .map(|b| (b.name.clone(), format!("herd-{}", b.name)))
                 .collect();
             let facts = report::collect::collect(&root, &backends)?;

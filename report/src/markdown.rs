@@ -99,7 +99,10 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     language(&mut out, &view);
     ease(&mut out, &view);
     performance(&mut out, &view);
-    node(&mut out, &view);
+    // Measured Python / Node.js sections when the run has those rows (languages.rs).
+    if !crate::languages::render(&mut out, run) {
+        node(&mut out, &view);
+    }
     versions(&mut out, &view);
     reproduce(&mut out, &view);
     out

@@ -1,0 +1,453 @@
+'use strict';
+// One herd server in one Node.js process: client connections, peer links, places calls.
+//
+// Every socket is a `net.Socket` driven by its events. A connection reads into a
+// LineBuffer and answers all complete lines with one write; a WHATSAT is the only thing
+// that waits, and while its places call runs the connection consumes no further lines, so
+// replies stay in request order. Backpressure: a client we cannot write to is not read
+// further; a peer link buffers at most `limits.peer_queue` lines while its socket is full and
+// is reset past that (anti-entropy repairs it when it comes back). One thread runs all of
+// it, so the Node's state needs no lock.
+
+const net = require('node:net');
+const {
+  BUSY_REPLY, MAX_LINE_BYTES, Invalid, LineBuffer, LineTooLong, errorJson, escape,
+  helloLine, invalidReply, jsonFor, parseCommand, parseRecord, placesPath,
+  recordFromIamat, whatsatReply,
+} = require('./protocol');
+const { Places } = require('./places');
+
+const STORED = 'stored';
+const STALE = 'stale';
+const FULL = 'store full';
+const HANDSHAKE_TIMEOUT_MS = 5000;
+const REPLACED = 'link replaced, reset or unwritable';
+
+const reconnectDelayMs = (attempt) => Math.min(100 * 2 ** Math.min(attempt, 16), 2000);
+const showAddr = (host, port) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** What one server knows: its store, its neighbours and which links are up. */
+class Node {
+  constructor(config, name, log, clock) {
+    const me = config.servers.get(name);
+    this.name = name;
+    this.key = config.key;
+    this.hello = helloLine(name, config.key);
+    this.log = log;
+    this.clock = clock;
+    this.neighbours = new Map(me.neighbours.map((n) => [n, config.servers.get(n).addr]));
+    this.links = new Map();
+    this.store = new Map();
+    this.limits = config.limits;
+    this.places = config.places;
+    this.open = 0;
+    this.nextConn = 0;
+  }
+
+  connId() {
+    this.nextConn += 1;
+    return this.nextConn;
+  }
+
+  /** Neighbours this server dials: those whose name sorts after its own, in byte order. */
+  dials() {
+    const mine = Buffer.from(this.name);
+    return [...this.neighbours].filter(([n]) => Buffer.compare(mine, Buffer.from(n)) < 0);
+  }
+
+  offer(record) {
+    const held = this.store.get(record.client);
+    if (held === undefined) {
+      if (this.store.size >= this.limits.max_clients) return FULL;
+    } else if (record.time <= held.time) {
+      return STALE;
+    }
+    this.store.set(record.client, record);
+    return STORED;
+  }
+
+  flood(record, source = null) {
+    for (const [peer, link] of [...this.links]) {
+      if (peer !== source) link.sendNews(record.wire);
+    }
+  }
+
+  /** null if `server` may link with this key, else why not. */
+  checkHello(server, key) {
+    if (!this.neighbours.has(server)) return `${JSON.stringify(server)} is not a neighbour of this server`;
+    if (key !== this.key) return `wrong herd key from ${JSON.stringify(server)}`;
+    return null;
+  }
+
+  /** Makes `conn` the link to `peer` (replacing an older one); returns the snapshot. */
+  linkUp(peer, conn) {
+    const old = this.links.get(peer);
+    this.links.set(peer, conn);
+    if (old !== undefined && old !== conn) old.drop(REPLACED);
+    return Buffer.concat([...this.store.values()].map((r) => r.wire));
+  }
+
+  linkDown(peer, conn) {
+    if (this.links.get(peer) === conn) this.links.delete(peer);
+  }
+}
+
+/** A TCP connection: a client's, or a peer link (accepted, or dialled by `dial`). */
+class Conn {
+  constructor(node, socket, { dialPeer = null, onReady = null } = {}) {
+    this.node = node;
+    this.socket = socket;
+    this.dialPeer = dialPeer; // a connection we dialled, until the peer's HELLO
+    this.onReady = onReady;
+    this.peer = null; // set once this connection is a link
+    this.id = node.connId();
+    this.lines = new LineBuffer();
+    this.out = [];
+    this.calling = false;
+    this.places = null;
+    this.paused = false;
+    this.reading = true;
+    this.eof = false;
+    this.closed = false;
+    this.counted = false;
+    this.reason = null;
+    this.queue = [];
+    this.flushScheduled = false;
+    this.done = new Promise((resolve) => { this.finish = resolve; });
+    socket.setNoDelay(true);
+    socket.on('data', (data) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (e) => { this.reason ??= e.message; });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** An accepted connection: refused past the connection limit. */
+  accept() {
+    const { node, socket } = this;
+    const from = showAddr(socket.remoteAddress ?? '?', socket.remotePort);
+    if (node.open >= node.limits.max_connections) {
+      if (node.log.enabled) node.log.event(`refused ${from}: ${node.limits.max_connections} connections open`);
+      this.closed = true;
+      socket.end(BUSY_REPLY);
+      return;
+    }
+    node.open += 1;
+    this.counted = true;
+    if (node.log.enabled) node.log.event(`conn ${this.id} accepted from ${from}`);
+  }
+
+  onData(data) {
+    if (this.closed) return;
+    this.lines.extend(data);
+    if (this.peer !== null) this.peerLines();
+    else if (this.dialPeer !== null) this.helloReply();
+    else this.pump();
+  }
+
+  onEnd() {
+    if (this.peer !== null || this.dialPeer !== null) {
+      this.reason ??= 'peer closed';
+      this.socket.end();
+      return;
+    }
+    this.eof = true;
+    if (!this.closed) this.pump();
+  }
+
+  onDrain() {
+    this.paused = false;
+    if (this.peer !== null) {
+      if (this.queue.length) {
+        const data = Buffer.concat(this.queue);
+        this.queue = [];
+        this.write(data);
+      }
+    } else if (!this.closed) {
+      this.pump();
+    }
+  }
+
+  onClose() {
+    const { node } = this;
+    this.closed = true;
+    if (this.counted) node.open -= 1;
+    if (this.places !== null) this.places.close();
+    if (this.onReady !== null) {
+      this.onReady(new Error(this.reason ?? 'closed during handshake'));
+      this.onReady = null;
+    }
+    if (this.peer !== null) {
+      node.linkDown(this.peer, this);
+      if (node.log.enabled) node.log.event(`link to ${this.peer} down: ${this.reason ?? 'peer closed'}`);
+    } else if (this.counted && node.log.enabled) {
+      node.log.event(`conn ${this.id} closed: ${this.reason ?? 'client closed'}`);
+    }
+    this.finish();
+  }
+
+  write(data) {
+    if (!this.socket.write(data)) this.paused = true;
+  }
+
+  // --- client connections
+
+  /** Answers complete lines until one needs the places service or the socket is full. */
+  pump() {
+    const { lines, node: { log } } = this;
+    while (!this.calling && !this.paused && !this.closed) {
+      let line;
+      try {
+        line = lines.nextLine();
+      } catch (e) {
+        if (!(e instanceof LineTooLong)) throw e;
+        this.close('line too long');
+        return;
+      }
+      if (line === null) break;
+      if (log.enabled) log.event(`conn ${this.id} in: ${escape(line)}`);
+      this.clientLine(line);
+      if (this.peer !== null) return;
+    }
+    if (this.closed) return;
+    this.flush();
+    const busy = this.calling || this.paused;
+    if (!busy && this.eof) {
+      this.close('client closed');
+    } else if (busy && this.reading && lines.pending() > MAX_LINE_BYTES) {
+      this.socket.pause();
+      this.reading = false;
+    } else if (!busy && !this.reading) {
+      this.socket.resume();
+      this.reading = true;
+    }
+  }
+
+  clientLine(line) {
+    const { node } = this;
+    let cmd;
+    try {
+      cmd = parseCommand(line);
+    } catch (e) {
+      if (!(e instanceof Invalid)) throw e;
+      this.out.push(invalidReply(line));
+      return;
+    }
+    if (cmd === null) return;
+    if (cmd.verb === 'IAMAT') {
+      const record = recordFromIamat(node.name, node.clock(), cmd);
+      const outcome = node.offer(record);
+      if (outcome === FULL) {
+        this.out.push(invalidReply(line));
+        return;
+      }
+      if (outcome === STORED) node.flood(record);
+      this.out.push(record.wire);
+    } else if (cmd.verb === 'WHATSAT') {
+      const record = node.store.get(cmd.client);
+      if (record === undefined) {
+        this.out.push(invalidReply(line));
+        return;
+      }
+      this.flush();
+      this.calling = true;
+      this.whatsat(record, cmd.metres, cmd.bound);
+    } else {
+      const error = node.checkHello(cmd.server, cmd.key);
+      if (error !== null) {
+        this.close(error);
+        return;
+      }
+      this.out.push(node.hello);
+      this.flush();
+      this.becomeLink(cmd.server);
+    }
+  }
+
+  async whatsat(record, metres, bound) {
+    const { node } = this;
+    const { endpoint, key, timeoutMs } = node.places;
+    this.places ??= new Places(endpoint, timeoutMs);
+    let answer;
+    try {
+      const { status, body } = await this.places.call(placesPath(endpoint.prefix, key, record.query, metres));
+      answer = jsonFor(status, body, bound);
+    } catch (failure) {
+      if (node.log.enabled) node.log.event(`conn ${this.id} places call failed: ${failure.message}`);
+      answer = errorJson('UNKNOWN_ERROR', failure.message);
+    }
+    this.calling = false;
+    if (this.closed) return;
+    this.out.push(whatsatReply(record.wire, answer));
+    this.pump();
+  }
+
+  flush() {
+    if (this.out.length === 0) return;
+    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
+    this.out = [];
+    const { log } = this.node;
+    if (log.enabled) {
+      const nl = data.indexOf(10);
+      log.event(`conn ${this.id} out (${data.length} bytes): ${escape(data.subarray(0, nl < 0 ? data.length : nl))}`);
+    }
+    this.write(data);
+  }
+
+  /** Writes the replies already due, then closes. */
+  close(reason) {
+    this.flush();
+    this.reason = reason;
+    this.closed = true;
+    this.socket.end();
+  }
+
+  // --- peer links
+
+  helloReply() {
+    let line;
+    try {
+      line = this.lines.nextLine();
+    } catch {
+      line = Buffer.alloc(0);
+    }
+    if (line === null) return;
+    const expected = this.dialPeer;
+    let cmd = null;
+    try {
+      cmd = parseCommand(line);
+    } catch {
+      cmd = null;
+    }
+    let error;
+    if (cmd === null || cmd.verb !== 'HELLO') error = 'expected `HELLO <server> <key>`';
+    else if (cmd.server !== expected) error = `expected a HELLO from ${JSON.stringify(expected)}, got one from ${JSON.stringify(cmd.server)}`;
+    else error = this.node.checkHello(cmd.server, cmd.key);
+    const ready = this.onReady;
+    this.onReady = null;
+    if (error !== null) {
+      this.closed = true;
+      this.socket.destroy();
+      ready(new Error(error));
+      return;
+    }
+    ready(null);
+    this.becomeLink(expected);
+  }
+
+  becomeLink(peer) {
+    const { node } = this;
+    this.peer = peer;
+    this.dialPeer = null;
+    const snapshot = node.linkUp(peer, this);
+    if (node.log.enabled) node.log.event(`link to ${peer} up (conn ${this.id})`);
+    if (snapshot.length) this.write(snapshot);
+    if (!this.reading) {
+      this.socket.resume();
+      this.reading = true;
+    }
+    this.peerLines();
+  }
+
+  peerLines() {
+    const { node, peer } = this;
+    const { log } = node;
+    while (!this.closed) {
+      let line;
+      try {
+        line = this.lines.nextLine();
+      } catch {
+        this.drop('line too long');
+        return;
+      }
+      if (line === null) return;
+      let outcome;
+      try {
+        const record = parseRecord(line);
+        outcome = node.offer(record);
+        if (outcome === STORED) node.flood(record, peer);
+      } catch (e) {
+        if (!(e instanceof Invalid)) throw e;
+        outcome = 'invalid';
+      }
+      if (log.enabled) log.event(`from ${peer} (${outcome}): ${escape(line)}`);
+    }
+  }
+
+  /** Queues an AT line for this link; a link that falls too far behind is reset. */
+  sendNews(wire) {
+    if (this.closed) return;
+    const { node } = this;
+    if (this.paused) {
+      if (this.queue.length >= node.limits.peer_queue) {
+        if (node.log.enabled) node.log.event(`link to ${this.peer} fell too far behind; resetting it`);
+        node.linkDown(this.peer, this);
+        this.drop(REPLACED);
+        return;
+      }
+      this.queue.push(wire);
+      return;
+    }
+    this.out.push(wire);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // News flooded while handling one chunk of input goes out in one write.
+      setImmediate(() => {
+        this.flushScheduled = false;
+        if (this.out.length && !this.closed) {
+          const data = Buffer.concat(this.out);
+          this.out = [];
+          this.write(data);
+        }
+      });
+    }
+  }
+
+  /** Ends a link at once, discarding what it had not sent. */
+  drop(reason) {
+    this.reason = reason;
+    this.closed = true;
+    this.socket.destroy();
+  }
+}
+
+function handshake(node, peer, { host, port }) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    let conn = null;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('handshake timed out'));
+    }, HANDSHAKE_TIMEOUT_MS);
+    conn = new Conn(node, socket, {
+      dialPeer: peer,
+      onReady: (error) => {
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(conn);
+      },
+    });
+    socket.on('connect', () => socket.write(node.hello));
+  });
+}
+
+/** Keeps the link to `peer` up: dial, HELLO exchange, run until it drops, again. */
+async function dial(node, peer, addr) {
+  let attempt = 0;
+  for (;;) {
+    let conn;
+    try {
+      conn = await handshake(node, peer, addr);
+    } catch (e) {
+      const delay = reconnectDelayMs(attempt);
+      if (node.log.enabled) node.log.event(`dial ${peer} failed: ${e.message}; retry in ${delay} ms`);
+      attempt += 1;
+      await new Promise((resolve) => { setTimeout(resolve, delay); });
+      continue;
+    }
+    attempt = 0;
+    await conn.done;
+  }
+}
+
+module.exports = { Node, Conn, dial, showAddr };
