@@ -204,12 +204,16 @@ fn endless_line_closes_with_bounded_memory(ctx: &Ctx) -> anyhow::Result<()> {
     let before = rss_kib(&bed.herd, TARGET)?;
     let mut c = bed.connect()?;
     let chunk = vec![b'y'; 64 * 1024];
-    // 32 MiB without a newline; the server must give up long before the end.
-    for _ in 0..512 {
-        if c.send(&chunk).is_err() {
-            break;
-        }
+    // 64 MiB without a newline. The server must close (not only half-close) long before
+    // the end, so that the writes fail: socket buffers hold a few MiB at most.
+    let mut accepted = 0;
+    while accepted < 64 << 20 && c.send(&chunk).is_ok() {
+        accepted += chunk.len();
     }
+    ensure!(
+        accepted < 64 << 20,
+        "the server kept reading all 64 MiB of an endless line (a half-close still reads)"
+    );
     ensure_closed(&mut c, "an endless line")?;
     let after = rss_kib(&bed.herd, TARGET)?;
     ensure!(

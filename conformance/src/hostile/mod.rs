@@ -65,6 +65,12 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         Gap::Always,
         SMOL_EMFILE,
     ),
+    (
+        "node",
+        "endless_line_closes_with_bounded_memory",
+        Gap::Always,
+        "herd-node only half-closes a connection past the cap (socket.end()) and goes on reading and dropping what the client sends",
+    ),
     // After smol's own entry for the same case: the first match wins.
     (
         "*",
