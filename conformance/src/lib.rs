@@ -12,6 +12,7 @@
 mod commands;
 mod failures;
 mod flooding;
+mod hostile;
 mod invalid;
 mod runner;
 
@@ -47,6 +48,7 @@ pub fn cases() -> Vec<Case> {
         invalid::CASES,
         flooding::CASES,
         failures::CASES,
+        &hostile::cases(),
     ]
     .concat()
 }
