@@ -7,19 +7,10 @@
 use herd_protocol::HerdConfig;
 use libfuzzer_sys::fuzz_target;
 
-/// Known crash, not yet fixed in the protocol crate (docs/RELIABILITY.md): `HerdConfig::parse`
-/// slices the text at `span.start + 1` to find an error's line, which panics when the error
-/// is at a multi-byte character (`fuzz/crashes/config/`). Until it is fixed, non-ASCII input
-/// is skipped so the search can go on; set this to false to reproduce it.
-const SKIP_NON_ASCII: bool = true;
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if SKIP_NON_ASCII && !text.is_ascii() {
-        return;
-    }
     match HerdConfig::parse(text, "fuzz.toml") {
         Ok(config) => {
             let written = config.to_toml();
