@@ -40,9 +40,10 @@ impl FakePlaces {
     pub fn take_over(herd: &Herd, behaviour: Behaviour) -> anyhow::Result<FakePlaces> {
         let url = &herd.config().places.base_url;
         let port: u16 = url
+            .authority()
             .rsplit(':')
             .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .and_then(|p| p.parse().ok())
             .with_context(|| format!("no port in places URL {url:?}"))?;
         let listener = TcpListener::bind(("127.0.0.1", port))
             .with_context(|| format!("the places port {port} was taken meanwhile"))?;
