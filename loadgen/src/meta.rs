@@ -38,10 +38,21 @@ pub fn host() -> Host {
     Host {
         hostname: read("/proc/sys/kernel/hostname").trim().to_owned(),
         cpu_model,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        // The machine's, not this process's: loadgen pins itself to its own CPUs, and
+        // available_parallelism counts only those.
+        cores: processors(&cpuinfo),
         kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
         memory_bytes: memory_kib * 1024,
     }
+}
+
+/// Logical processors listed in /proc/cpuinfo (at least 1).
+fn processors(cpuinfo: &str) -> usize {
+    cpuinfo
+        .lines()
+        .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
+        .count()
+        .max(1)
 }
 
 /// (revision, dirty) of the checkout at `root`.
@@ -132,5 +143,17 @@ mod tests {
             versions.contains_key("tokio") && versions.contains_key("mio"),
             "{versions:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::processors;
+
+    #[test]
+    fn counts_processors_not_this_process_affinity() {
+        let two = "processor\t: 0\nmodel name\t: X\n\nprocessor\t: 1\nmodel name\t: X\n";
+        assert_eq!(processors(two), 2);
+        assert_eq!(processors(""), 1);
     }
 }

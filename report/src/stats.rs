@@ -148,6 +148,13 @@ pub fn precise(limit: &Limit) -> Option<bool> {
     limit.precision.map(|p| p <= PRECISION + 1e-9)
 }
 
+/// Whether most of a limit's confirmation repetitions kept up: `None` when it had none. A
+/// search that runs out of confirmation rounds reports its highest passing point with the
+/// last (failed) confirmation, which this tells apart from a confirmed limit.
+pub fn confirmed(limit: &Limit) -> Option<bool> {
+    (limit.repetitions > 0).then_some(2 * limit.passed > limit.repetitions)
+}
+
 /// Whether a limit's confirmation was steady: `None` when it had none.
 pub fn steady(limit: &Limit) -> Option<bool> {
     limit.spread.map(|s| s <= 1.0 + MAX_SPREAD)
@@ -830,6 +837,15 @@ mod tests {
         let mut wide = limits["s"];
         wide.spread = Some(1.1001);
         assert_eq!(steady(&wide), Some(false));
+        // Confirmed by a majority of its repetitions; a stepped sweep has no confirmation.
+        assert_eq!(confirmed(&limits["t"]), None);
+        let mut c = limits["s"];
+        (c.repetitions, c.passed) = (3, 2);
+        assert_eq!(confirmed(&c), Some(true));
+        (c.repetitions, c.passed) = (3, 1);
+        assert_eq!(confirmed(&c), Some(false));
+        (c.repetitions, c.passed) = (4, 2);
+        assert_eq!(confirmed(&c), Some(false), "a tie is no majority");
         // Nothing failed up to the cap: no precision to state.
         let capped = SustainableRow {
             lowest_fail: None,

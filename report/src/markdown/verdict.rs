@@ -77,9 +77,13 @@ pub(super) fn recommendation(out: &mut String, v: &View<'_>) {
                     ),
                     _ => "–".to_owned(),
                 },
-                l.spread.map_or("–".to_owned(), |s| {
-                    format!("{s:.3}, {} of {}", l.passed, l.repetitions)
-                }),
+                match (l.spread, stats::confirmed(l)) {
+                    (Some(_), Some(false)) => {
+                        format!("**not confirmed**: {} of {}", l.passed, l.repetitions)
+                    }
+                    (Some(s), _) => format!("{s:.3}, {} of {}", l.passed, l.repetitions),
+                    _ => "–".to_owned(),
+                },
             )
         });
         let idle = v
@@ -162,6 +166,17 @@ fn deciding_figure(out: &mut String, backend: &str, l: &Limit) {
         .precision
         .map(|p| format!(", found to within {:.1}%", p * 100.0))
         .unwrap_or_default();
+    if stats::confirmed(l) == Some(false) {
+        let _ = writeln!(
+            out,
+            "
+**The deciding figure was not confirmed in this run:** {backend}'s {}{found}, is the search's highest passing point, but most confirmation repetitions failed ({} of {} passed) and the search ran out of confirmation rounds; rerun on a quiet machine before relying on it.",
+            rate(l.rate),
+            l.passed,
+            l.repetitions
+        );
+        return;
+    }
     match (stats::steady(l), l.spread) {
         (Some(true), Some(spread)) => {
             let _ = writeln!(
