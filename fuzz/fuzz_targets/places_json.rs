@@ -8,7 +8,7 @@
 
 use herd_protocol::message::{Command, Record, parse_line};
 use herd_protocol::places::Endpoint;
-use herd_protocol::{HttpResponse, Nanos, PlacesConfig, PlacesFailure};
+use herd_protocol::{HttpResponse, Nanos, PlacesConfig, PlacesFailure, PlacesUrl};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -20,12 +20,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let bound = u32::from(*bound % 20) + 1;
     let status = STATUSES[usize::from(*status) % STATUSES.len()];
-    let endpoint = Endpoint::from_config(&PlacesConfig {
-        base_url: "http://127.0.0.1:9/prefix".into(),
+    let endpoint = Endpoint::new(&PlacesConfig {
+        base_url: PlacesUrl::parse("http://127.0.0.1:9/prefix").expect("a valid URL"),
         key: "k".into(),
         timeout_ms: 1_000,
-    })
-    .expect("a valid endpoint");
+    });
     let Ok(Some(Command::Whatsat { radius, .. })) = parse_line(b"WHATSAT c 10 5") else {
         panic!("fixed WHATSAT");
     };
