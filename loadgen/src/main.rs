@@ -234,7 +234,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         search_reps: if full { 2 } else { 1 },
         confirm_reps: if full { 5 } else { 3 },
-        confirm_rounds: 2,
+        confirm_rounds: 4,
         scenario_attempts: 2,
         disturbed_retries: if full { 2 } else { 1 },
         placement,

@@ -12,7 +12,7 @@ use herd_records::{
 
 use crate::procfs;
 use crate::schedule::Schedule;
-use crate::search::Search;
+use crate::search::Sweep;
 use crate::suite::Suite;
 use crate::workload;
 
@@ -169,23 +169,18 @@ fn sweep_row(
 }
 
 /// Finds the highest sustainable open-loop IAMAT rate: ramp, bisection to the search's
-/// precision, then repetitions at the found rate (see [`crate::search`]). Every point is
-/// kept in `sweep.csv`; the answer goes to `sustainable.csv`.
+/// precision, then repetitions at the found rate until a confirmation holds (see
+/// [`crate::search::Sweep`]). Every point is kept in `sweep.csv`; the answer goes to
+/// `sustainable.csv` with the figures of the confirmation it came from.
 fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     let s = suite.settings.clone();
     let objective_us = s.p99_objective.as_micros() as u64;
     let (mut herd, _logs) = suite.herd(backend, "0")?;
-    let mut search = Search::new(s.search);
-    let mut confirmations = 0;
-    let mut last_confirmation: Option<(f64, Vec<SummaryRow>)> = None;
-    for step in 0.. {
-        let (phase, rate) = match search.next() {
-            Some(next) => next,
-            None => match search.highest_pass() {
-                Some(rate) if confirmations < s.confirm_rounds => (Phase::Confirm, rate),
-                _ => break,
-            },
-        };
+    let mut sweep = Sweep::new(s.search, s.confirm_rounds);
+    // The repetitions of the last confirmation measured.
+    let mut confirmation: Vec<SummaryRow> = Vec::new();
+    let mut step = 0;
+    while let Some((phase, rate)) = sweep.next() {
         let mut plan = suite.plan(
             &herd,
             Schedule::Open { rate },
@@ -203,53 +198,72 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
             rows.push(suite.measure_point(&mut herd, Scenario::Sweep, &plan, rep, true)?);
         }
         let row = sweep_row(&backend.name, step, phase, rate, &rows, objective_us);
+        step += 1;
         suite.tables.sweep.push(row.clone());
         suite.tables.write(&s.out)?;
-        if phase != Phase::Confirm {
-            search.record(rate, row.sustainable);
-            continue;
+        if phase == Phase::Confirm {
+            sweep.record(phase, rate, held(&rows, objective_us));
+            confirmation = rows;
+        } else {
+            sweep.record(phase, rate, row.sustainable);
         }
-        confirmations += 1;
-        let passed = rows.iter().filter(|r| kept_up(r, objective_us)).count();
-        if 2 * passed > rows.len() {
-            last_confirmation = Some((rate, rows));
-            break;
-        }
-        // Most repetitions failed at the found rate: it is a failure, search below it.
-        search.record(rate, false);
-        last_confirmation = Some((rate, rows));
     }
-    let (rate, rows) = last_confirmation.unwrap_or((0.0, Vec::new()));
-    let achieved: Vec<f64> = rows.iter().map(|r| r.achieved_rate).collect();
+    suite.tables.sustainable.push(sustainable_row(
+        &backend.name,
+        &sweep,
+        &confirmation,
+        objective_us,
+    ));
+    Ok(())
+}
+
+/// Whether a confirmation held: most of its repetitions kept up.
+fn held(rows: &[SummaryRow], objective_us: u64) -> bool {
+    2 * rows.iter().filter(|r| kept_up(r, objective_us)).count() > rows.len()
+}
+
+/// The sweep's answer: the last confirmation's rate and figures (held, or the last tried
+/// when none held; the report tells them apart by `passed`), or 0 when nothing passed.
+fn sustainable_row(
+    backend: &str,
+    sweep: &Sweep,
+    confirmation: &[SummaryRow],
+    objective_us: u64,
+) -> SustainableRow {
+    let search = sweep.search();
+    let rate = sweep.last_confirmation().unwrap_or(0.0);
+    // Failed confirmations count as failures, so this bounds the reported rate even when it
+    // is below the search's own interval.
+    let precision = match search.lowest_fail() {
+        Some(fail) if rate > 0.0 && fail > rate => (fail - rate) / rate,
+        _ => search.precision(),
+    };
+    let achieved: Vec<f64> = confirmation.iter().map(|r| r.achieved_rate).collect();
     let (min, max) = (
         achieved.iter().copied().fold(f64::INFINITY, f64::min),
         achieved.iter().copied().fold(0.0, f64::max),
     );
-    let passed = rows.iter().filter(|r| kept_up(r, objective_us)).count() as u32;
-    let confirmed = 2 * passed > rows.len() as u32;
-    suite.tables.sustainable.push(SustainableRow {
-        backend: backend.name.clone(),
+    SustainableRow {
+        backend: backend.into(),
         scenario: Scenario::Iamat,
-        rate: if confirmed {
-            rate
-        } else {
-            search.highest_pass().unwrap_or(0.0)
-        },
+        rate,
         highest_pass: search.highest_pass().unwrap_or(0.0),
         lowest_fail: search.lowest_fail(),
-        precision: search.precision(),
-        repetitions: rows.len() as u32,
-        passed,
-        achieved_min: if rows.is_empty() { 0.0 } else { min },
+        precision,
+        repetitions: confirmation.len() as u32,
+        passed: confirmation
+            .iter()
+            .filter(|r| kept_up(r, objective_us))
+            .count() as u32,
+        achieved_min: if confirmation.is_empty() { 0.0 } else { min },
         achieved_max: max,
-        spread: if min > 0.0 && !rows.is_empty() {
+        spread: if min > 0.0 && !confirmation.is_empty() {
             max / min
         } else {
             0.0
         },
-        p99_us: median(rows.iter().map(|r| r.p99_us).collect()),
-    });
-    Ok(())
+        p99_us: median(confirmation.iter().map(|r| r.p99_us).collect()),
+    }
 }
 
 /// IAMATs at each server in turn; every other server is polled until it has the update.
@@ -423,5 +437,61 @@ mod tests {
         assert_eq!((p.step, p.phase), (4, Phase::Bisect));
         let failing = [rep(8_000.0, 7_990.0, 3_000, 20, false)];
         assert!(!sweep_row("b", 0, Phase::Ramp, 8_000.0, &failing, 10_000).sustainable);
+    }
+
+    #[test]
+    fn the_answer_carries_its_own_confirmation_figures() {
+        use crate::search::Bounds;
+        let bounds = Bounds {
+            start: 2_000.0,
+            factor: 2.0,
+            precision: 0.05,
+            max_rate: 100_000.0,
+            min_rate: 250.0,
+            max_points: 16,
+        };
+        // Search points pass up to 14k; confirmations (3 repetitions) hold up to 10.6k.
+        let mut sweep = Sweep::new(bounds, 4);
+        let mut confirmation = Vec::new();
+        while let Some((phase, rate)) = sweep.next() {
+            if phase == Phase::Confirm {
+                let ok = rate <= 10_600.0;
+                let p99 = if ok { 4_000 } else { 40_000 };
+                let rows: Vec<SummaryRow> = (0..3)
+                    .map(|i| rep(rate, rate - i as f64, p99, 0, false))
+                    .collect();
+                sweep.record(phase, rate, held(&rows, 10_000));
+                confirmation = rows;
+            } else {
+                sweep.record(phase, rate, rate <= 14_000.0);
+            }
+        }
+        let row = sustainable_row("b", &sweep, &confirmation, 10_000);
+        assert!(row.rate <= 10_600.0 && row.rate > 0.0, "{row:?}");
+        assert_eq!((row.repetitions, row.passed, row.p99_us), (3, 3, 4_000));
+        assert_eq!(
+            row.achieved_max, row.rate,
+            "figures measured at the reported rate"
+        );
+        let fail = row.lowest_fail.expect("failed confirmations");
+        assert!(fail > row.rate && fail <= 14_000.0, "{row:?}");
+        assert!((row.precision - (fail - row.rate) / row.rate).abs() < 1e-9);
+
+        // Rounds spent with no confirmation holding: the last one is reported, unconfirmed.
+        let mut sweep = Sweep::new(bounds, 2);
+        let mut confirmation = Vec::new();
+        while let Some((phase, rate)) = sweep.next() {
+            if phase == Phase::Confirm {
+                let rows: Vec<SummaryRow> =
+                    (0..3).map(|_| rep(rate, rate, 40_000, 0, false)).collect();
+                sweep.record(phase, rate, held(&rows, 10_000));
+                confirmation = rows;
+            } else {
+                sweep.record(phase, rate, rate <= 14_000.0);
+            }
+        }
+        let row = sustainable_row("b", &sweep, &confirmation, 10_000);
+        assert_eq!(row.passed, 0);
+        assert_eq!(row.rate, confirmation[0].target_rate);
     }
 }

@@ -3,12 +3,16 @@
 //! Ramp: from a start rate, multiply by a factor until a rate fails (or the cap passes).
 //! Bisect: halve the interval between the highest rate that passed and the lowest that
 //! failed until it is within `precision` of the highest pass. The caller then confirms the
-//! found rate with repetitions; a confirmation that fails is reported back as a failure at
-//! that rate and the search goes on below it. The points are the caller's to measure: this
+//! found rate with repetitions ([`Sweep`]); a confirmation that fails is a failure at that
+//! rate and the next confirmation steps down below it. The points are the caller's to measure: this
 //! only says which rate comes next, so it is tested against fake systems.
 //!
 //! A rate that fails is never taken as the limit, and a pass above a failure does not count
 //! (a noisy system cannot pull the answer above a rate it failed at).
+//!
+//! [`Sweep`] adds the confirmations: the answer is the rate whose confirmation held, never a
+//! search point's single pass; when no confirmation holds within its rounds the answer is
+//! the last confirmation, marked unconfirmed, with that confirmation's own figures.
 
 use herd_records::Phase;
 
@@ -101,6 +105,86 @@ impl Search {
                 ((f - p) / p > b.precision).then_some((Phase::Bisect, (p + f) / 2.0))
             }
         }
+    }
+}
+
+/// The search with its confirmations: which point to measure next, and what was found.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    search: Search,
+    /// Confirmations tried at most.
+    rounds: u32,
+    confirmations: u32,
+    /// The rate of the last confirmation and whether it held.
+    last: Option<(f64, bool)>,
+}
+
+impl Sweep {
+    pub fn new(bounds: Bounds, confirm_rounds: u32) -> Sweep {
+        Sweep {
+            search: Search::new(bounds),
+            rounds: confirm_rounds,
+            confirmations: 0,
+            last: None,
+        }
+    }
+
+    pub fn search(&self) -> &Search {
+        &self.search
+    }
+
+    /// The next point to measure, or `None` when a confirmation held, the confirmation
+    /// rounds are spent, or nothing passed to be confirmed.
+    ///
+    /// The first confirmation is at the search's answer. Single search points pass by luck
+    /// near the limit, so once a confirmation fails the search's passes are not trusted to
+    /// creep down in 5% steps: each further confirmation steps down from the last by twice
+    /// the step before (the precision, then 2x, 4x ...), so a few rounds reach well below.
+    pub fn next(&self) -> Option<(Phase, f64)> {
+        if self.confirmed().is_some() {
+            return None;
+        }
+        let b = &self.search.bounds;
+        match self.last {
+            None => self.search.next().or_else(|| {
+                let rate = self.search.highest_pass()?;
+                (self.rounds > 0).then_some((Phase::Confirm, rate))
+            }),
+            Some((failed, _)) => {
+                let step =
+                    (b.precision * f64::from(1u32 << (self.confirmations - 1).min(4))).min(0.5);
+                let rate = failed * (1.0 - step);
+                (self.confirmations < self.rounds && rate >= b.min_rate)
+                    .then_some((Phase::Confirm, rate))
+            }
+        }
+    }
+
+    /// Records a measured point; `passed` is the point's verdict (for a confirmation: most
+    /// of its repetitions kept up). A failed confirmation is a failure at that rate and the
+    /// next confirmation is below it.
+    pub fn record(&mut self, phase: Phase, rate: f64, passed: bool) {
+        if phase == Phase::Confirm {
+            self.confirmations += 1;
+            self.last = Some((rate, passed));
+            if !passed {
+                // Kept as a failure so `lowest_fail` bounds the answer from above.
+                self.search.record(rate, false);
+            }
+        } else {
+            self.search.record(rate, passed);
+        }
+    }
+
+    /// The rate whose confirmation held.
+    pub fn confirmed(&self) -> Option<f64> {
+        self.last.filter(|l| l.1).map(|l| l.0)
+    }
+
+    /// The rate of the last confirmation measured, held or not: the one whose figures the
+    /// result carries.
+    pub fn last_confirmation(&self) -> Option<f64> {
+        self.last.map(|l| l.0)
     }
 }
 
@@ -203,5 +287,81 @@ mod tests {
         // A lucky pass above a failure never becomes the answer.
         s.record(found * 1.5, true);
         assert!(s.highest_pass().expect("pass") < found);
+    }
+
+    /// Drives a [`Sweep`] against a system whose search points and confirmations may
+    /// disagree (a noisy backend): `point(rate)` and `confirm(rate)` say what passes.
+    fn drive_sweep(
+        confirm_rounds: u32,
+        point: impl Fn(f64) -> bool,
+        confirm: impl Fn(f64) -> bool,
+    ) -> (Sweep, Vec<(Phase, f64)>) {
+        let mut s = Sweep::new(bounds(), confirm_rounds);
+        let mut tried = Vec::new();
+        while let Some((phase, rate)) = s.next() {
+            tried.push((phase, rate));
+            let passed = if phase == Phase::Confirm {
+                confirm(rate)
+            } else {
+                point(rate)
+            };
+            s.record(phase, rate, passed);
+            assert!(tried.len() < 100, "the sweep must end: {tried:?}");
+        }
+        (s, tried)
+    }
+
+    #[test]
+    fn a_confirmation_that_holds_is_the_answer_and_ends_the_sweep() {
+        let (s, tried) = drive_sweep(3, |r| r <= 12_000.0, |r| r <= 12_000.0);
+        let found = s.confirmed().expect("confirmed");
+        assert!(found <= 12_000.0 && s.search().precision() <= 0.05);
+        assert_eq!(tried.last(), Some(&(Phase::Confirm, found)));
+        assert_eq!(tried.iter().filter(|t| t.0 == Phase::Confirm).count(), 1);
+    }
+
+    #[test]
+    fn failed_confirmations_step_down_until_one_holds() {
+        // The committed quick run's tokio: single search points pass up to 14k, but the
+        // confirmations (several repetitions) only hold up to 10.6k.
+        let (s, tried) = drive_sweep(4, |r| r <= 14_000.0, |r| r <= 10_600.0);
+        let found = s.confirmed().expect("a confirmation held");
+        assert!(found <= 10_600.0, "{found} {tried:?}");
+        assert_eq!(s.last_confirmation(), Some(found));
+        // Every confirmation above the answer failed and none is reported.
+        let confirms: Vec<f64> = tried
+            .iter()
+            .filter(|t| t.0 == Phase::Confirm)
+            .map(|t| t.1)
+            .collect();
+        assert!(confirms.len() >= 2, "{tried:?}");
+        assert!(confirms[..confirms.len() - 1].iter().all(|&c| c > 10_600.0));
+        // Each confirmation is below the one before, by a growing step: 5%, 10%, 20%.
+        let steps: Vec<f64> = confirms.windows(2).map(|w| 1.0 - w[1] / w[0]).collect();
+        assert_eq!(steps.len(), 3, "{confirms:?}");
+        for (got, want) in steps.iter().zip([0.05, 0.10, 0.20]) {
+            assert!((got - want).abs() < 1e-9, "{steps:?}");
+        }
+        // The failed confirmations bound the answer from above.
+        assert_eq!(s.search().lowest_fail(), Some(confirms[confirms.len() - 2]));
+    }
+
+    #[test]
+    fn when_the_rounds_run_out_nothing_unconfirmed_is_called_confirmed() {
+        // The bug: the highest pass was reported with the failed confirmation's figures.
+        let (s, tried) = drive_sweep(2, |r| r <= 14_000.0, |_| false);
+        assert_eq!(s.confirmed(), None);
+        let confirms: Vec<f64> = tried
+            .iter()
+            .filter(|t| t.0 == Phase::Confirm)
+            .map(|t| t.1)
+            .collect();
+        assert_eq!(confirms.len(), 2, "{tried:?}");
+        // The result carries the last confirmation's rate, the one its figures belong to.
+        assert_eq!(s.last_confirmation(), confirms.last().copied());
+        // A system where nothing passes is never confirmed at all.
+        let (s, tried) = drive_sweep(3, |_| false, |_| true);
+        assert_eq!((s.confirmed(), s.last_confirmation()), (None, None));
+        assert!(tried.iter().all(|t| t.0 == Phase::Ramp));
     }
 }
