@@ -144,11 +144,6 @@ mod tests {
             "{versions:?}"
         );
     }
-}
-
-#[cfg(test)]
-mod host_tests {
-    use super::processors;
 
     #[test]
     fn counts_processors_not_this_process_affinity() {
