@@ -4,7 +4,9 @@
 //! A backend counts as Python or Node.js by its manifest's `language` (recorded in
 //! `meta.json`), never by name. [`figures`] gathers, per backend, the numbers the sections
 //! cite (pure and unit-tested); [`render`] only prints them and the comparisons they imply.
-//! The recommendation itself is not made here: it keeps choosing among the Rust runtimes.
+//! The recommendation itself is not made here: it keeps choosing among the Rust runtimes,
+//! and the other languages are set against the backend it recommended (the fastest Rust one
+//! only when it recommended none).
 
 use std::fmt::Write as _;
 
@@ -85,9 +87,12 @@ fn fastest<'a>(all: &'a [Figures], language: &str) -> Option<&'a Figures> {
         })
 }
 
-/// The Rust backend with the highest sustained rate, if any.
-pub fn best_rust(all: &[Figures]) -> Option<&Figures> {
-    fastest(all, RUST)
+/// The Rust backend the others are compared with: the recommended one when the report
+/// recommended one, else the Rust backend with the highest sustained rate, if any.
+pub fn reference<'a>(all: &'a [Figures], recommended: Option<&str>) -> Option<&'a Figures> {
+    recommended
+        .and_then(|name| all.iter().find(|f| f.backend == name))
+        .or_else(|| fastest(all, RUST))
 }
 
 /// `a / b` as "2.5×", or "–" when `b` is not positive.
@@ -189,7 +194,7 @@ fn against(out: &mut String, f: &Figures, r: &Figures) {
     let _ = writeln!(out, "- **{}** {}.", f.backend, parts.join("; "));
 }
 
-fn python(out: &mut String, all: &[Figures]) {
+fn python(out: &mut String, all: &[Figures], rust: Option<&Figures>) {
     let py: Vec<&Figures> = all.iter().filter(|f| f.language == PYTHON).collect();
     if py.is_empty() {
         return;
@@ -205,9 +210,9 @@ fn python(out: &mut String, all: &[Figures]) {
             .join(", ")
     );
     let mut rows = py.clone();
-    rows.extend(best_rust(all));
+    rows.extend(rust);
     table(out, &rows);
-    if let Some(r) = best_rust(all) {
+    if let Some(r) = rust {
         for f in &py {
             against(out, f, r);
         }
@@ -240,7 +245,7 @@ fn python(out: &mut String, all: &[Figures]) {
     );
 }
 
-fn node(out: &mut String, all: &[Figures]) -> bool {
+fn node(out: &mut String, all: &[Figures], rust: Option<&Figures>) -> bool {
     let js: Vec<&Figures> = all.iter().filter(|f| f.language == JAVASCRIPT).collect();
     if js.is_empty() {
         return false;
@@ -257,11 +262,11 @@ fn node(out: &mut String, all: &[Figures]) -> bool {
     );
     let mut rows = js.clone();
     rows.extend(all.iter().filter(|f| f.language == PYTHON));
-    rows.extend(best_rust(all));
+    rows.extend(rust);
     table(out, &rows);
     let best_python = fastest(all, PYTHON);
     for f in &js {
-        if let Some(r) = best_rust(all) {
+        if let Some(r) = rust {
             against(out, f, r);
         }
         if let Some(p) = best_python {
@@ -279,12 +284,14 @@ fn node(out: &mut String, all: &[Figures]) -> bool {
 }
 
 /// Writes the "Python asyncio" and "Compared with Node.js" sections for whichever of those
-/// languages the run measured. Returns whether it wrote the Node.js one, so the caller can
-/// keep its own text for runs without Node.js rows.
-pub fn render(out: &mut String, run: &Run) -> bool {
+/// languages the run measured, set against `recommended` (the report's winner, if any).
+/// Returns whether it wrote the Node.js one, so the caller can keep its own text for runs
+/// without Node.js rows.
+pub fn render(out: &mut String, run: &Run, recommended: Option<&str>) -> bool {
     let all = figures(run);
-    python(out, &all);
-    let wrote_node = node(out, &all);
+    let rust = reference(&all, recommended);
+    python(out, &all, rust);
+    let wrote_node = node(out, &all, rust);
     if wrote_node || all.iter().any(|f| f.language == PYTHON) {
         let _ = writeln!(
             out,
@@ -295,215 +302,4 @@ pub fn render(out: &mut String, run: &Run) -> bool {
     wrote_node
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use herd_records::*;
-
-    use super::*;
-
-    fn info(name: &str, language: &str) -> BackendInfo {
-        BackendInfo {
-            name: name.into(),
-            language: language.into(),
-            runtime: String::new(),
-            runtime_crates: vec![],
-            threads: 1,
-            threads_meaning: String::new(),
-            maintenance_status: "maintained".into(),
-            maintenance_since: None,
-            maintenance_advisory: None,
-            maintenance_note: None,
-        }
-    }
-
-    fn summary(backend: &str, scenario: Scenario, p99: u64, cpu: f64) -> SummaryRow {
-        SummaryRow {
-            backend: backend.into(),
-            scenario,
-            repetition: 0,
-            target_rate: 1000.0,
-            achieved_rate: 1000.0,
-            connections: 64,
-            pipeline: 1,
-            duration_s: 3.0,
-            sent: 3000,
-            ok: 3000,
-            errors: 0,
-            timeouts: 0,
-            wrong: 0,
-            p50_us: p99 / 4,
-            p90_us: p99 / 2,
-            p99_us: p99,
-            p999_us: p99 * 2,
-            max_us: p99 * 3,
-            mean_us: p99 as f64 / 3.0,
-            server_cpu_us_per_command: cpu,
-            loadgen_cpu_us_per_command: 5.0,
-            server_cpu_cores: 0.1,
-            peak_rss_sum_bytes: 50 << 20,
-            peak_rss_max_bytes: 10 << 20,
-            server_threads: 1,
-            loadgen_cpu_cores: 0.3,
-            loadgen_bound: false,
-            loadavg_1m: 0.5,
-            steal_fraction: 0.0,
-            outside_cpu_cores: 0.0,
-            disturbed: false,
-        }
-    }
-
-    fn sweep(backend: &str, best: f64) -> Vec<SweepRow> {
-        [(best / 2.0, true), (best, true), (best * 2.0, false)]
-            .iter()
-            .enumerate()
-            .map(|(i, &(rate, ok))| SweepRow {
-                backend: backend.into(),
-                scenario: Scenario::Iamat,
-                step: i as u32,
-                phase: Phase::Ramp,
-                target_rate: rate,
-                achieved_rate: rate,
-                p50_us: 200,
-                p99_us: if ok { 2_000 + i as u64 } else { 50_000 },
-                p99_min_us: 0,
-                p99_max_us: 0,
-                error_fraction: 0.0,
-                sustainable: ok,
-                server_cpu_us_per_command: 40.0,
-                loadgen_cpu_us_per_command: 5.0,
-                loadavg_1m: 0.5,
-                steal_fraction: 0.0,
-                outside_cpu_cores: 0.0,
-                disturbed: false,
-            })
-            .collect()
-    }
-
-    fn run(backends: &[(&str, &str, f64, f64, f64)]) -> Run {
-        let meta = RunMeta {
-            schema_version: SCHEMA_VERSION,
-            run_id: "t".into(),
-            started_unix: 0,
-            finished_unix: 0,
-            preset: "quick".into(),
-            git_revision: String::new(),
-            git_dirty: false,
-            host: Host {
-                hostname: String::new(),
-                cpu_model: String::new(),
-                cores: 2,
-                kernel: String::new(),
-                memory_bytes: 0,
-            },
-            rustc: String::new(),
-            crate_versions: BTreeMap::new(),
-            command_line: vec![],
-            backends: backends.iter().map(|b| info(b.0, b.1)).collect(),
-            server_logs: false,
-            loadgen_cpus: vec![0],
-            server_cpus: vec![1],
-            places_latency: "0".into(),
-            loadgen_threads: 1,
-            p99_objective_us: 10_000,
-            problems: vec![],
-        };
-        let mut summary_rows = Vec::new();
-        let mut sweep_rows = Vec::new();
-        let mut idle = Vec::new();
-        let mut propagation = Vec::new();
-        for &(name, _, best, cpu, idle_bytes) in backends {
-            summary_rows.push(summary(name, Scenario::Iamat, 900, cpu / 2.0));
-            summary_rows.push(summary(name, Scenario::Mixed, 4_000, cpu));
-            sweep_rows.extend(sweep(name, best));
-            for connections in [100, 1000] {
-                idle.push(IdleRow {
-                    backend: name.into(),
-                    connections,
-                    repetition: 0,
-                    rss_before_bytes: 0,
-                    rss_after_bytes: 0,
-                    bytes_per_connection: idle_bytes * connections as f64 / 1000.0,
-                    threads_after: 1,
-                });
-            }
-            for hops in [1, 3] {
-                propagation.push(PropagationRow {
-                    backend: name.into(),
-                    hops,
-                    samples: 10,
-                    p50_us: 300 * hops as u64,
-                    p99_us: 900 * hops as u64,
-                    max_us: 0,
-                });
-            }
-        }
-        Run {
-            dir: std::path::PathBuf::new(),
-            meta,
-            summary: summary_rows,
-            timeline: vec![],
-            sweep: sweep_rows,
-            propagation,
-            idle,
-            ceiling: vec![],
-            sustainable: vec![],
-            failures: vec![],
-            source: None,
-            spectra: vec![],
-        }
-    }
-
-    const SEVEN: &[(&str, &str, f64, f64, f64)] = &[
-        ("tokio", "Rust", 32_000.0, 40.0, 4096.0),
-        ("smol", "Rust", 16_000.0, 50.0, 2048.0),
-        ("asyncio", "Python", 4_000.0, 400.0, 10_240.0),
-        ("uvloop", "Python", 6_000.0, 300.0, 8_192.0),
-        ("node", "JavaScript", 8_000.0, 200.0, 20_480.0),
-    ];
-
-    #[test]
-    fn figures_come_from_the_rows_of_each_backend() {
-        let all = figures(&run(SEVEN));
-        let asyncio = all.iter().find(|f| f.backend == "asyncio").expect("row");
-        assert_eq!(asyncio.sustainable_rate, 4_000.0);
-        assert_eq!(asyncio.sustainable_p99_us, 2_001);
-        assert_eq!(asyncio.scenario.as_deref(), Some("mixed"));
-        assert_eq!(asyncio.cpu_ms_per_1000, 400.0);
-        assert_eq!(asyncio.idle_bytes, Some(10_240.0));
-        assert_eq!(asyncio.propagation, Some((3, 900, 2_700)));
-        assert_eq!(best_rust(&all).map(|f| f.backend.as_str()), Some("tokio"));
-    }
-
-    #[test]
-    fn sections_cite_the_measured_figures() {
-        let mut out = String::new();
-        assert!(render(&mut out, &run(SEVEN)));
-        let python = &out[out.find("## Python asyncio").expect("python")..];
-        let node = &out[out.find("## Compared with Node.js").expect("node")..];
-        assert!(python.contains(
-            "- **asyncio** sustained 4000/s, 0.1× the rate of tokio (32.0k/s); spent 400 ms of CPU per 1,000 \
-             commands against 40 ms (10.0×); held 10.0 KiB per idle connection against 4.0 KiB (2.5×)."
-        ));
-        assert!(python.contains("**uvloop** sustained 1.5× the rate it did on **asyncio**"));
-        assert!(node.contains("- **node** sustained 8000/s, 0.2× the rate of tokio (32.0k/s);"));
-        assert!(node.contains("- **node** sustained 8000/s, 1.3× the rate of uvloop (6000/s);"));
-        assert!(out.contains("| 0.90 ms / 2.70 ms (3 hops) |"));
-        assert!(out.contains("chooses among the Rust runtimes only"));
-    }
-
-    #[test]
-    fn a_run_without_them_adds_nothing() {
-        let mut out = String::new();
-        assert!(!render(&mut out, &run(&SEVEN[..2])));
-        assert!(out.is_empty());
-        let mut no_sweep = run(&SEVEN[..4]);
-        no_sweep.sweep.clear();
-        let mut out = String::new();
-        assert!(!render(&mut out, &no_sweep), "no Node.js rows");
-        assert!(out.contains("- **asyncio** had no sustained sweep rate to set against tokio's"));
-        assert!(!out.contains("The same Python code on"));
-        assert!(out.contains("## Python asyncio") && !out.contains("Node.js ("));
-    }
-}
+// Tested in report/tests/languages.rs, over the row builders shared with the fixture report.

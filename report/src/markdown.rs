@@ -157,8 +157,13 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     source::language(&mut out, &view);
     source::ease(&mut out, &view);
     performance::performance(&mut out, &view);
-    // Measured Python / Node.js sections when the run has those rows (languages.rs).
-    if !crate::languages::render(&mut out, run) {
+    // Measured Python / Node.js sections when the run has those rows (languages.rs), set
+    // against the recommended backend.
+    let recommended = match stats::recommend(&view.candidates).0 {
+        stats::Recommendation::Winner { winner, .. } => Some(winner.backend.as_str()),
+        _ => None,
+    };
+    if !crate::languages::render(&mut out, run, recommended) {
         node(&mut out, &view);
     }
     source::versions(&mut out, &view);
