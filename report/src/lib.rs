@@ -37,6 +37,58 @@ pub fn generate(run_dir: &Path, report_file: &Path) -> anyhow::Result<()> {
 /// runs (the project's report) for a whole run, and inside the run directory for a partial
 /// one. A partial run is never written over the project's report: it did not measure what
 /// that report states.
+/// One line naming a run's winner and its deciding figure (what `scripts/bench-repeat`
+/// prints per run, so runs can be compared at a glance).
+pub fn verdict_line(run: &load::Run) -> String {
+    let limits = stats::sustainable(&run.sustainable, &run.sweep);
+    let idle = stats::idle_bytes_per_connection(&run.idle);
+    let candidates = stats::candidates(&run.meta.backends, &limits, &idle);
+    let id = &run.meta.run_id;
+    let winner = match stats::recommend(&candidates).0 {
+        stats::Recommendation::Winner {
+            winner,
+            runner_up,
+            tie,
+        } => (winner, runner_up, tie),
+        stats::Recommendation::NoCandidate => return format!("{id}: no maintained candidate"),
+        stats::Recommendation::NotMeasured => return format!("{id}: the sweep was not run"),
+        stats::Recommendation::NoneSustained => return format!("{id}: none sustained"),
+    };
+    let (w, runner_up, tie) = winner;
+    let mut line = format!("{id}: winner {}", w.backend);
+    if let Some(l) = limits.get(&w.backend) {
+        line += &format!(" at {:.0}/s", l.rate);
+        if let Some(p) = l.precision {
+            line += &format!(" (found to {:.1}%", p * 100.0);
+        } else {
+            line += " (no failure found above it";
+        }
+        line += &match (stats::confirmed(l), l.spread) {
+            (Some(true), Some(s)) => format!(
+                ", confirmed {}/{}, spread {:.1}%)",
+                l.passed,
+                l.repetitions,
+                (s - 1.0) * 100.0
+            ),
+            (Some(false), _) => format!(", NOT confirmed: {}/{})", l.passed, l.repetitions),
+            _ => ", stepped sweep, no confirmation)".to_owned(),
+        };
+    }
+    if let Some(r) = runner_up {
+        line += &format!(
+            "; runner-up {} at {:.0}/s{}",
+            r.backend,
+            r.sustainable_rate.unwrap_or(0.0),
+            if tie {
+                " (a tie, decided by memory)"
+            } else {
+                ""
+            }
+        );
+    }
+    line
+}
+
 pub fn report_path(run_dir: &Path, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let meta = herd_records::read_meta(run_dir)?;
     let partial = stats::selection(&meta.command_line).partial();

@@ -28,6 +28,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print one line: the run's winner and its deciding figure (rate, precision,
+    /// confirmation, spread) and the runner-up.
+    Verdict {
+        /// The run directory (results/<run-id>).
+        #[arg(long)]
+        run: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +57,10 @@ fn main() -> anyhow::Result<()> {
                 out.display(),
                 run.display()
             );
+            Ok(())
+        }
+        Command::Verdict { run } => {
+            println!("{}", report::verdict_line(&report::load::Run::load(&run)?));
             Ok(())
         }
     }

@@ -472,3 +472,20 @@ fn scripts_report_picks_the_newest_whole_run() {
     );
     assert!(report::newest_run(&dir.path().join("absent")).is_err());
 }
+
+#[test]
+fn the_verdict_line_names_the_winner_and_its_deciding_figure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (fast, slow) in [("smol", "threads"), ("threads", "smol")] {
+        let run = dir.path().join(fast);
+        std::fs::create_dir_all(&run).expect("run dir");
+        write_run(&run, fast, slow);
+        let line = report::verdict_line(&report::load::Run::load(&run).expect("load"));
+        assert_eq!(
+            line,
+            format!(
+                "fixture: winner {fast} at 8000/s (found to 5.0%, confirmed 5/5, spread 2.5%); runner-up {slow} at 4000/s"
+            )
+        );
+    }
+}

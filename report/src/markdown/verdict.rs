@@ -170,7 +170,7 @@ fn deciding_figure(out: &mut String, backend: &str, l: &Limit) {
         let _ = writeln!(
             out,
             "
-**The deciding figure was not confirmed in this run:** {backend}'s {}{found}, is the search's highest passing point, but most confirmation repetitions failed ({} of {} passed) and the search ran out of confirmation rounds; rerun on a quiet machine before relying on it.",
+**The deciding figure was not confirmed in this run:** {backend}'s {}{found}, is the last rate the search tried to confirm, and most of its confirmation repetitions failed ({} of {} passed) with every confirmation round spent; rerun on a quiet machine before relying on it.",
             rate(l.rate),
             l.passed,
             l.repetitions
