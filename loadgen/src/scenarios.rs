@@ -176,7 +176,24 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     let s = suite.settings.clone();
     let objective_us = s.p99_objective.as_micros() as u64;
     let (mut herd, _logs) = suite.herd(backend, "0")?;
-    let mut sweep = Sweep::new(s.search, s.confirm_rounds);
+    let bounds = match probe(suite, &herd) {
+        Ok(rate) => {
+            let b = s.search.from_probe(rate);
+            suite.progress.println(format!(
+                "{} / sweep: {rate:.0}/s closed loop, searching from {:.0}/s",
+                backend.name, b.start
+            ));
+            b
+        }
+        Err(e) => {
+            suite.progress.println(format!(
+                "{} / sweep: closed-loop probe failed ({e:#}), searching from {:.0}/s",
+                backend.name, s.search.start
+            ));
+            s.search
+        }
+    };
+    let mut sweep = Sweep::new(bounds, s.confirm_rounds);
     // The repetitions of the last confirmation measured.
     let mut confirmation: Vec<SummaryRow> = Vec::new();
     let mut step = 0;
@@ -215,6 +232,26 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
         objective_us,
     ));
     Ok(())
+}
+
+/// The herd's closed-loop IAMAT rate over one second (as fast as it answers on the sweep's
+/// connections): where the search starts ([`crate::search::Bounds::from_probe`]). Not a
+/// sweep point, so not recorded.
+fn probe(suite: &Suite, herd: &Herd) -> anyhow::Result<f64> {
+    let mut plan = suite.plan(
+        herd,
+        Schedule::Closed,
+        suite.settings.connections,
+        Arc::new(workload::iamat),
+    )?;
+    plan.pipeline = 1;
+    plan.warmup = Duration::from_millis(300);
+    plan.stop = crate::schedule::Stop::After(Duration::from_secs(1));
+    plan.drain = Duration::from_millis(500);
+    let out = crate::driver::run(&plan)?;
+    let seconds = out.measured.as_secs_f64();
+    ensure!(out.ok > 0 && seconds > 0.0, "nothing answered");
+    Ok(out.ok as f64 / seconds)
 }
 
 /// Whether a confirmation held: most of its repetitions kept up.
@@ -326,12 +363,15 @@ fn propagation(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 }
 
 /// Opens K connections (each sends one IAMAT, then idles) and reads the servers' memory.
+/// One fresh herd per repetition: the counts are reached in ascending order on it, each
+/// adding connections to those already open, so a count's figure is all its connections'
+/// memory over the herd's memory before any (the same as a fresh herd per count, with a
+/// third of the herd starts).
 fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
-    let counts = suite.settings.idle_counts.clone();
-    for (k, rep) in counts
-        .into_iter()
-        .flat_map(|k| (0..suite.settings.idle_reps).map(move |r| (k, r)))
-    {
+    let mut counts = suite.settings.idle_counts.clone();
+    counts.sort_unstable();
+    counts.dedup();
+    for rep in 0..suite.settings.idle_reps {
         let (herd, _logs) = suite.herd(backend, "0")?;
         let pids: Vec<u32> = herd.pids().into_values().collect();
         let rss = |pids: &[u32]| -> (u64, u64) {
@@ -349,24 +389,26 @@ fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
         let time = herd_protocol::message::format_client_time(
             herd_protocol::Nanos::from_system_time(std::time::SystemTime::now()),
         );
-        let mut open = Vec::with_capacity(k);
-        for i in 0..k {
-            let mut c = Client::connect(targets[i % targets.len()])
-                .with_context(|| format!("opening idle connection {i} of {k}"))?;
-            c.iamat(&format!("idle{i}"), "+1+1", &time)?;
-            open.push(c);
+        let mut open = Vec::with_capacity(counts.last().copied().unwrap_or(0));
+        for &k in &counts {
+            for i in open.len()..k {
+                let mut c = Client::connect(targets[i % targets.len()])
+                    .with_context(|| format!("opening idle connection {i} of {k}"))?;
+                c.iamat(&format!("idle{i}"), "+1+1", &time)?;
+                open.push(c);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let (after, threads) = rss(&pids);
+            suite.tables.idle.push(IdleRow {
+                backend: backend.name.clone(),
+                connections: k,
+                repetition: rep,
+                rss_before_bytes: before,
+                rss_after_bytes: after,
+                bytes_per_connection: after.saturating_sub(before) as f64 / k as f64,
+                threads_after: threads,
+            });
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let (after, threads) = rss(&pids);
-        suite.tables.idle.push(IdleRow {
-            backend: backend.name.clone(),
-            connections: k,
-            repetition: rep,
-            rss_before_bytes: before,
-            rss_after_bytes: after,
-            bytes_per_connection: after.saturating_sub(before) as f64 / k as f64,
-            threads_after: threads,
-        });
         drop(open);
     }
     Ok(())
