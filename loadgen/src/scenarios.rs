@@ -19,6 +19,16 @@ use crate::workload;
 /// Clients registered before query scenarios.
 const SEEDS: usize = 32;
 
+/// Which herd a scenario runs on: scenarios of one group run one after the other on one
+/// started herd (the suite keeps it between them); idle always starts its own.
+pub fn herd_group(scenario: Scenario) -> u8 {
+    match scenario {
+        Scenario::Whatsat | Scenario::Mixed => 1,
+        Scenario::Idle => 2,
+        _ => 0,
+    }
+}
+
 pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow::Result<()> {
     let s = suite.settings.clone();
     match scenario {
@@ -33,6 +43,7 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
             for rep in 0..s.reps {
                 suite.measure(&mut herd, Scenario::Iamat, &plan, rep)?;
             }
+            suite.keep_herd(herd, _logs, "0");
         }
         Scenario::Whatsat | Scenario::Mixed => {
             let (mut herd, _logs) = suite.herd(backend, &s.places_latency)?;
@@ -57,6 +68,7 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
             for rep in 0..s.reps {
                 suite.measure(&mut herd, scenario, &plan, rep)?;
             }
+            suite.keep_herd(herd, _logs, &s.places_latency);
         }
         Scenario::Churn => {
             let (mut herd, _logs) = suite.herd(backend, "0")?;
@@ -71,6 +83,7 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
             for rep in 0..s.reps {
                 suite.measure(&mut herd, Scenario::Churn, &plan, rep)?;
             }
+            suite.keep_herd(herd, _logs, "0");
         }
         Scenario::Sweep => sweep(suite, backend)?,
         Scenario::Propagation => propagation(suite, backend)?,
@@ -231,6 +244,7 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
         &confirmation,
         objective_us,
     ));
+    suite.keep_herd(herd, _logs, "0");
     Ok(())
 }
 
@@ -349,6 +363,8 @@ fn propagation(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
             waiting = still;
         }
     }
+    drop(pollers);
+    suite.keep_herd(herd, _logs, "0");
     for (hops, h) in by_hops {
         suite.tables.propagation.push(PropagationRow {
             backend: backend.name.clone(),
@@ -368,11 +384,13 @@ fn propagation(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 /// memory over the herd's memory before any (the same as a fresh herd per count, with a
 /// third of the herd starts).
 fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
+    // Memory from a herd that already served load would hide the connections' own.
+    suite.release_herd();
     let mut counts = suite.settings.idle_counts.clone();
     counts.sort_unstable();
     counts.dedup();
     for rep in 0..suite.settings.idle_reps {
-        let (herd, _logs) = suite.herd(backend, "0")?;
+        let (herd, _logs) = suite.fresh_herd(backend, "0")?;
         let pids: Vec<u32> = herd.pids().into_values().collect();
         let rss = |pids: &[u32]| -> (u64, u64) {
             let samples: Vec<_> = pids.iter().filter_map(|&p| procfs::sample(p)).collect();
@@ -535,5 +553,23 @@ mod tests {
         let row = sustainable_row("b", &sweep, &confirmation, 10_000);
         assert_eq!(row.passed, 0);
         assert_eq!(row.rate, confirmation[0].target_rate);
+    }
+
+    #[test]
+    fn scenarios_sharing_a_herd_run_one_after_the_other() {
+        let mut all = Scenario::ALL.to_vec();
+        all.sort_by_key(|&s| herd_group(s));
+        // Each group is contiguous, so the kept herd is never stopped and started again
+        // within a backend; idle (always a fresh herd) comes after every shared one.
+        let groups: Vec<u8> = all.iter().map(|&s| herd_group(s)).collect();
+        assert!(groups.windows(2).all(|w| w[0] <= w[1]), "{all:?}");
+        assert_eq!(all.last(), Some(&Scenario::Idle));
+        assert_eq!(herd_group(Scenario::Whatsat), herd_group(Scenario::Mixed));
+        assert_ne!(herd_group(Scenario::Whatsat), herd_group(Scenario::Iamat));
+        // The sort is stable: within a group, the suite's order.
+        let at = |x: Scenario| all.iter().position(|&s| s == x);
+        assert!(at(Scenario::Iamat) < at(Scenario::Propagation));
+        assert!(at(Scenario::Propagation) < at(Scenario::Churn));
+        assert!(at(Scenario::Churn) < at(Scenario::Sweep));
     }
 }

@@ -1,6 +1,8 @@
 //! Runs scenarios against backends and writes everything under `results/<run-id>/`.
 //!
-//! Each scenario gets a fresh herd (release build, default topology), started on the
+//! A backend's scenarios that need the same kind of herd (release build, default topology,
+//! the same places latency) share one started herd, run one after the other; the idle
+//! scenario always gets a fresh one, and a failed scenario's retry too. Herds start on the
 //! servers' CPUs while the load generator keeps to its own ([`crate::placement`]). Every
 //! measured point records how disturbed the machine was ([`crate::disturbance`]); a
 //! disturbed point is repeated. A point that fails (the herd died, nothing was answered)
@@ -141,6 +143,17 @@ pub struct Suite {
     pub tables: Tables,
     pub progress: ProgressBar,
     started: SystemTime,
+    /// The herd the last scenario handed back, for the next one of the same backend that
+    /// wants the same kind of herd ([`Suite::herd`]).
+    kept: Option<Kept>,
+}
+
+/// A started herd between two scenarios.
+struct Kept {
+    backend: String,
+    latency: String,
+    herd: Herd,
+    logs: Option<tempfile::TempDir>,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -164,13 +177,18 @@ impl Suite {
             tables: Tables::default(),
             progress,
             started: SystemTime::now(),
+            kept: None,
         })
     }
 
-    /// Runs every scenario on every backend, recording failures as problems.
+    /// Runs every scenario on every backend, recording failures as problems. A backend's
+    /// scenarios run grouped by the herd they need ([`crate::scenarios::herd_group`]) so
+    /// one started herd serves a group.
     pub fn run(&mut self) -> anyhow::Result<()> {
+        let mut scenarios = self.settings.scenarios.clone();
+        scenarios.sort_by_key(|&s| crate::scenarios::herd_group(s));
         for backend in self.settings.backends.clone() {
-            for scenario in self.settings.scenarios.clone() {
+            for &scenario in &scenarios {
                 let step = format!("{} / {}", backend.name, scenario.name());
                 if self.progress.is_hidden() {
                     // No terminal (CI, a log file): plain lines instead of a bar.
@@ -186,6 +204,7 @@ impl Suite {
                 self.write_meta()?;
                 self.progress.inc(1);
             }
+            self.release_herd();
         }
         self.progress.finish_with_message("done");
         Ok(())
@@ -271,12 +290,47 @@ impl Suite {
         write_json(&s.out.join(META_FILE), &run)
     }
 
-    /// Starts the default herd of `backend` with the places service at `latency`.
+    /// The default herd of `backend` with the places service at `latency`: the one the last
+    /// scenario kept ([`Suite::keep_herd`]) when it is that herd and still alive, else a
+    /// fresh one (the kept one is stopped first).
     pub fn herd(
-        &self,
+        &mut self,
         backend: &Manifest,
         latency: &str,
     ) -> anyhow::Result<(Herd, Option<tempfile::TempDir>)> {
+        if let Some(mut k) = self.kept.take()
+            && k.backend == backend.name
+            && k.latency == latency
+            && k.herd.check_alive().is_ok()
+        {
+            return Ok((k.herd, k.logs));
+        }
+        self.fresh_herd(backend, latency)
+    }
+
+    /// Hands a scenario's herd back for the next scenario that wants the same kind; a
+    /// scenario that fails never does, so a retry always gets a fresh herd.
+    pub fn keep_herd(&mut self, herd: Herd, logs: Option<tempfile::TempDir>, latency: &str) {
+        self.kept = Some(Kept {
+            backend: herd.backend().name.clone(),
+            latency: latency.to_owned(),
+            herd,
+            logs,
+        });
+    }
+
+    /// Stops the kept herd, if any.
+    pub fn release_herd(&mut self) {
+        self.kept = None;
+    }
+
+    /// Starts the default herd of `backend` with the places service at `latency`.
+    pub fn fresh_herd(
+        &mut self,
+        backend: &Manifest,
+        latency: &str,
+    ) -> anyhow::Result<(Herd, Option<tempfile::TempDir>)> {
+        self.release_herd();
         let logs = if self.settings.server_logs {
             Some(tempfile::Builder::new().prefix("herd-logs-").tempdir()?)
         } else {
