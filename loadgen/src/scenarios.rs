@@ -249,7 +249,7 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 }
 
 /// The herd's closed-loop IAMAT rate over one second (as fast as it answers on the sweep's
-/// connections): where the search starts ([`crate::search::Bounds::from_probe`]). Not a
+/// connections and pipeline): where the search starts ([`crate::search::Bounds::from_probe`]). Not a
 /// sweep point, so not recorded.
 fn probe(suite: &Suite, herd: &Herd) -> anyhow::Result<f64> {
     let mut plan = suite.plan(
@@ -258,7 +258,6 @@ fn probe(suite: &Suite, herd: &Herd) -> anyhow::Result<f64> {
         suite.settings.connections,
         Arc::new(workload::iamat),
     )?;
-    plan.pipeline = 1;
     plan.warmup = Duration::from_millis(300);
     plan.stop = crate::schedule::Stop::After(Duration::from_secs(1));
     plan.drain = Duration::from_millis(500);
