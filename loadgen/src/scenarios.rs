@@ -192,14 +192,14 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     let bounds = match probe(suite, &herd) {
         Ok(rate) => {
             let b = s.search.from_probe(rate);
-            suite.progress.println(format!(
+            suite.note(format!(
                 "{} / sweep: {rate:.0}/s closed loop, searching from {:.0}/s",
                 backend.name, b.start
             ));
             b
         }
         Err(e) => {
-            suite.progress.println(format!(
+            suite.note(format!(
                 "{} / sweep: closed-loop probe failed ({e:#}), searching from {:.0}/s",
                 backend.name, s.search.start
             ));

@@ -181,6 +181,16 @@ impl Suite {
         })
     }
 
+    /// Prints a line above the progress bar, or plainly when there is no bar (no terminal:
+    /// a hidden bar would swallow it).
+    pub fn note(&self, line: String) {
+        if self.progress.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.progress.println(line);
+        }
+    }
+
     /// Runs every scenario on every backend, recording failures as problems. A backend's
     /// scenarios run grouped by the herd they need ([`crate::scenarios::herd_group`]) so
     /// one started herd serves a group.
@@ -226,7 +236,7 @@ impl Suite {
             if let Some(p) = e.downcast_ref::<PointFailed>() {
                 point.clone_from(&p.point);
             }
-            self.progress.println(format!(
+            self.note(format!(
                 "attempt {attempt}/{attempts} of {} / {scenario} failed: {}",
                 backend.name,
                 what.lines().next().unwrap_or_default()
@@ -429,7 +439,7 @@ impl Suite {
             }
             if m.disturbance.disturbed && attempt < retries {
                 attempt += 1;
-                self.progress.println(format!(
+                self.note(format!(
                     "{} / {scenario} {point}: disturbed (others used {:.2} cores, steal {:.1}%), repeating",
                     herd.backend().name,
                     m.disturbance.outside_cpu_cores,
