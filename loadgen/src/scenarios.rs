@@ -380,8 +380,8 @@ fn propagation(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 /// Opens K connections (each sends one IAMAT, then idles) and reads the servers' memory.
 /// One fresh herd per repetition: the counts are reached in ascending order on it, each
 /// adding connections to those already open, so a count's figure is all its connections'
-/// memory over the herd's memory before any (the same as a fresh herd per count, with a
-/// third of the herd starts).
+/// memory over the herd's memory before any (the same as a fresh herd per count, with one
+/// herd start per repetition instead of one per count and repetition).
 fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     // Memory from a herd that already served load would hide the connections' own.
     suite.release_herd();
