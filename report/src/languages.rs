@@ -450,6 +450,7 @@ mod tests {
             ceiling: vec![],
             sustainable: vec![],
             failures: vec![],
+            single: vec![],
             source: None,
             spectra: vec![],
         }
