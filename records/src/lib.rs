@@ -648,7 +648,10 @@ mod tests {
         let path = dir.path().join(SINGLE_FILE);
         write_csv(&path, &rows).expect("write");
         let text = std::fs::read_to_string(&path).expect("text");
-        assert!(text.contains("\ntokio,ceiling,pipelined,false,1,"), "{text}");
+        assert!(
+            text.contains("\ntokio,ceiling,pipelined,false,1,"),
+            "{text}"
+        );
         assert!(text.contains("\ntokio,backend,strict,true,"), "{text}");
         assert_eq!(read_csv::<SingleRow>(&path).expect("read"), rows);
     }
