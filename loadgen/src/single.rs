@@ -35,12 +35,29 @@ use crate::workload;
 pub const SHAPES: [(Shape, usize, usize); 2] =
     [(Shape::Strict, 100, 1), (Shape::Pipelined, 16, 16)];
 
-/// Warm-up, measured window and repetitions of each point, by preset.
-pub fn timing(preset: &str) -> (Duration, Duration, u32) {
+/// Warm-up and measured window of each point, and repetitions of the whole round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub reps: u32,
+}
+
+/// The timing of each preset: 7 points a repetition, so quick is 2 x 7 x 1.6 s plus the
+/// starts (about 25 s) and full 3 x 7 x 4 s (about 85 s).
+pub fn timing(preset: &str) -> Timing {
     if preset == "full" {
-        (Duration::from_millis(1_000), Duration::from_secs(3), 3)
+        Timing {
+            warmup: Duration::from_millis(1_000),
+            duration: Duration::from_secs(3),
+            reps: 3,
+        }
     } else {
-        (Duration::from_millis(400), Duration::from_millis(1_200), 2)
+        Timing {
+            warmup: Duration::from_millis(400),
+            duration: Duration::from_millis(1_200),
+            reps: 2,
+        }
     }
 }
 
@@ -90,9 +107,20 @@ fn start(
     })
 }
 
+/// The scenario with its preset's timing.
 pub fn run(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
+    let t = timing(&suite.settings.preset);
+    run_with(suite, backend, t)
+}
+
+/// The scenario with the given timing; the rows go to `suite.tables.single`.
+pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Result<()> {
     let s = suite.settings.clone();
-    let (warmup, duration, reps) = timing(&s.preset);
+    let Timing {
+        warmup,
+        duration,
+        reps,
+    } = t;
     let responder = ceiling::start(&ceiling::Setup {
         binary: target_dir(&s.root).join(s.profile.dir()).join("ceiling"),
         duration,
