@@ -9,14 +9,17 @@
 //! Every repetition measures, in turn, for each closed-loop shape (strict: 100 connections
 //! x 1 in flight; pipelined: 16 x 16) the ceiling, the server with its log off and with it
 //! on; then the server paced at the iamat scenario's rate and connections, with the log as
-//! that scenario has it, for its CPU per IAMAT beside the herd's. Taking turns exposes all
-//! three to the same disturbance; the report pairs each server point with the ceiling
-//! point of its repetition.
+//! that scenario has it, for its CPU per IAMAT beside the herd's there; then the default
+//! five-server herd (started once, beside the others) closed loop strict, for its CPU per
+//! IAMAT beside the server alone's strict points. Taking turns exposes all of them to the
+//! same disturbance; the report pairs each server point with the ceiling point of its
+//! repetition.
 //!
 //! The windows are shorter than the other scenarios' (saturated closed loop settles within
 //! a few hundred milliseconds): the scenario fits in about 30 s per backend quick and 90 s
 //! full.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,8 +46,8 @@ pub struct Timing {
     pub reps: u32,
 }
 
-/// The timing of each preset: 7 points a repetition, so quick is 2 x 7 x 1.6 s plus the
-/// starts (about 25 s) and full 3 x 7 x 4 s (about 85 s).
+/// The timing of each preset: 8 points a repetition, so quick is 2 x 8 x 1.6 s plus the
+/// starts (about 30 s) and full 3 x 8 x 4 s (about 100 s with the starts).
 pub fn timing(preset: &str) -> Timing {
     if preset == "full" {
         Timing {
@@ -64,7 +67,10 @@ pub fn timing(preset: &str) -> Timing {
 /// What is loaded in one point.
 enum Target<'a> {
     Ceiling(&'a ceiling::Responder),
+    /// The server alone, its log on or off.
     Backend(&'a mut Herd, bool),
+    /// The five-server herd, its log as the suite has it.
+    Herd(&'a mut Herd, bool),
 }
 
 impl Target<'_> {
@@ -72,16 +78,20 @@ impl Target<'_> {
         match self {
             Target::Ceiling(_) => (Server::Ceiling, false),
             Target::Backend(_, logs) => (Server::Backend, *logs),
+            Target::Herd(_, logs) => (Server::Herd, *logs),
         }
     }
 
-    fn addr_and_pid(&self) -> anyhow::Result<(std::net::SocketAddr, u32)> {
+    /// The addresses to load and the processes whose CPU counts.
+    fn endpoints(&self) -> anyhow::Result<(Vec<SocketAddr>, Vec<u32>)> {
         match self {
-            Target::Ceiling(r) => Ok((r.addr, r.pid())),
-            Target::Backend(herd, _) => {
-                let name = herd.names().next().context("a single server")?.to_owned();
-                let pid = *herd.pids().get(&name).context("the server's pid")?;
-                Ok((herd.addr(&name)?, pid))
+            Target::Ceiling(r) => Ok((vec![r.addr], vec![r.pid()])),
+            Target::Backend(herd, _) | Target::Herd(herd, _) => {
+                let addrs = herd
+                    .names()
+                    .map(|n| herd.addr(n))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok((addrs, herd.pids().into_values().collect()))
             }
         }
     }
@@ -133,10 +143,12 @@ pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Res
         .tempdir()?;
     let mut quiet = start(suite, backend, None)?;
     let mut logged = start(suite, backend, Some(log_dir.path()))?;
+    // Places answer at once; IAMAT never asks them.
+    let (mut herd, _herd_logs) = suite.herd(backend, "0")?;
     for rep in 0..reps {
         for (shape, connections, pipeline) in SHAPES {
-            let plan = |addr| Plan {
-                targets: vec![addr],
+            let plan = |targets| Plan {
+                targets,
                 connections,
                 pipeline,
                 schedule: Schedule::Closed,
@@ -173,8 +185,8 @@ pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Res
             )?;
         }
         // Paced as the iamat scenario loads the herd: its rate, connections and log.
-        let paced = |addr| Plan {
-            targets: vec![addr],
+        let paced = |targets| Plan {
+            targets,
             connections: s.connections,
             pipeline: s.pipeline,
             schedule: Schedule::Open { rate: s.iamat_rate },
@@ -191,6 +203,22 @@ pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Res
             Target::Backend(&mut quiet, false)
         };
         point(suite, backend, target, Shape::Paced, rep, &paced)?;
+        // The herd closed loop, strict, beside the server alone's strict points.
+        let (_, connections, pipeline) = SHAPES[0];
+        let strict = |targets| Plan {
+            targets,
+            connections,
+            pipeline,
+            schedule: Schedule::Closed,
+            warmup,
+            stop: Stop::After(duration),
+            drain: Duration::from_secs(1),
+            churn: false,
+            threads: s.loadgen_threads,
+            workload: Arc::new(workload::iamat),
+        };
+        let target = Target::Herd(&mut herd, s.server_logs);
+        point(suite, backend, target, Shape::Strict, rep, &strict)?;
     }
     Ok(())
 }
@@ -204,7 +232,7 @@ fn point(
     mut target: Target<'_>,
     shape: Shape,
     rep: u32,
-    plan: &dyn Fn(std::net::SocketAddr) -> Plan,
+    plan: &dyn Fn(Vec<SocketAddr>) -> Plan,
 ) -> anyhow::Result<()> {
     let (server, logs) = target.server();
     let what = format!(
@@ -212,6 +240,7 @@ fn point(
         match server {
             Server::Backend => "server",
             Server::Ceiling => "ceiling",
+            Server::Herd => "herd",
         },
         if logs { "on" } else { "off" }
     );
@@ -219,12 +248,16 @@ fn point(
         point: what.clone(),
         reason,
     };
-    let (addr, pid) = target.addr_and_pid().map_err(|e| fail(format!("{e:#}")))?;
-    let plan = plan(addr);
+    let (addrs, pids) = target.endpoints().map_err(|e| fail(format!("{e:#}")))?;
+    let plan = plan(addrs);
     let mut attempt = 0;
     loop {
-        let m = measure_plan(&plan, vec![pid], None).map_err(|e| fail(format!("{e:#}")))?;
-        if let Target::Backend(herd, _) = &mut target {
+        let helper = match &target {
+            Target::Herd(herd, _) => herd.places_pid(),
+            _ => None,
+        };
+        let m = measure_plan(&plan, pids.clone(), helper).map_err(|e| fail(format!("{e:#}")))?;
+        if let Target::Backend(herd, _) | Target::Herd(herd, _) = &mut target {
             herd.check_alive().map_err(|e| fail(format!("{e:#}")))?;
         }
         if m.outcome.ok == 0 {

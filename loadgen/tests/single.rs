@@ -1,10 +1,10 @@
 //! The single scenario against a real backend (tokio, debug build) and the real ceiling
 //! responder: every point of one repetition is measured and recorded, with the shapes,
-//! log settings and rates the report reads.
+//! log settings and rates the report reads, and the five-server herd's closed-loop point.
 
 use std::time::Duration;
 
-use herd_launcher::{Profile, build, discover, workspace_root};
+use herd_launcher::{Profile, build, build_places, discover, workspace_root};
 use herd_records::{SINGLE_FILE, Scenario, Server, Shape, SingleRow, read_csv};
 use loadgen::placement::Placement;
 use loadgen::search::Bounds;
@@ -68,6 +68,7 @@ fn one_repetition_measures_the_ceiling_and_the_server_with_its_log_off_and_on() 
     let out = tempfile::tempdir().expect("tempdir");
     let s = settings(root.clone(), out.path().to_path_buf());
     build(&root, &s.backends[0], Profile::Dev).expect("building herd-tokio");
+    build_places(&root, Profile::Dev).expect("building the places service");
     let status = std::process::Command::new(env!("CARGO"))
         .args(["build", "-p", "ceiling"])
         .current_dir(&root)
@@ -95,6 +96,7 @@ fn one_repetition_measures_the_ceiling_and_the_server_with_its_log_off_and_on() 
             (Server::Backend, Shape::Pipelined, false),
             (Server::Backend, Shape::Pipelined, true),
             (Server::Backend, Shape::Paced, true),
+            (Server::Herd, Shape::Strict, true),
         ]
     );
     for r in &rows {
@@ -110,7 +112,7 @@ fn one_repetition_measures_the_ceiling_and_the_server_with_its_log_off_and_on() 
             (connections, pipeline, target),
             "{r:?}"
         );
-        if r.server == Server::Backend {
+        if r.server != Server::Ceiling {
             assert!(r.server_cpu_us_per_command > 0.0, "CPU measured: {r:?}");
         }
     }

@@ -360,6 +360,9 @@ pub enum Server {
     Backend,
     /// The runtime-free `ceiling` responder, measured between the backend's points.
     Ceiling,
+    /// The backend's default five-server herd (connections spread over its servers), for
+    /// its CPU per IAMAT closed loop beside the server alone's.
+    Herd,
 }
 
 /// How a row of `single.csv` loaded its server.

@@ -39,8 +39,10 @@ pub struct Single {
     pub herd_paced_cpu_us: Option<Spread>,
     /// The paced rate both were measured at.
     pub paced_rate: f64,
-    /// Server CPU per IAMAT alone, closed loop strict, with the log as the herd had it.
+    /// Server CPU per IAMAT closed loop strict with the log as the herd had it: alone, and
+    /// the herd (all its servers).
     pub single_closed_cpu_us: Option<Spread>,
+    pub herd_closed_cpu_us: Option<Spread>,
     /// Rows left out because the machine was disturbed, and commands that failed.
     pub disturbed: usize,
     pub failed: u64,
@@ -49,9 +51,18 @@ pub struct Single {
 impl Single {
     /// Herd CPU per IAMAT over the single server's (medians), when both were measured.
     pub fn herd_ratio(&self) -> Option<f64> {
-        let (h, s) = (self.herd_paced_cpu_us?, self.single_paced_cpu_us?);
-        (h.median > 0.0 && s.median > 0.0).then(|| h.median / s.median)
+        ratio_of(self.herd_paced_cpu_us, self.single_paced_cpu_us)
     }
+
+    /// The same, closed loop.
+    pub fn herd_closed_ratio(&self) -> Option<f64> {
+        ratio_of(self.herd_closed_cpu_us, self.single_closed_cpu_us)
+    }
+}
+
+fn ratio_of(num: Option<Spread>, den: Option<Spread>) -> Option<f64> {
+    let (n, d) = (num?, den?);
+    (n.median > 0.0 && d.median > 0.0).then(|| n.median / d.median)
 }
 
 fn some(s: Spread) -> Option<Spread> {
@@ -112,6 +123,7 @@ pub fn single(
                 s.ceiling_rate[k] = rates(&ceiling);
             }
             s.single_closed_cpu_us = cpu(&pick(Server::Backend, Shape::Strict, server_logs));
+            s.herd_closed_cpu_us = cpu(&pick(Server::Herd, Shape::Strict, server_logs));
             let paced: Vec<&SingleRow> = data
                 .iter()
                 .copied()
@@ -259,14 +271,21 @@ mod tests {
 
     #[test]
     fn the_herd_ratio_uses_the_iamat_rows_at_the_paced_rate() {
-        let rows = vec![row(Server::Backend, Shape::Paced, true, 0, 5_000.0)];
+        let mut rows = vec![
+            row(Server::Backend, Shape::Paced, true, 0, 5_000.0),
+            row(Server::Backend, Shape::Strict, true, 0, 50_000.0),
+            row(Server::Herd, Shape::Strict, true, 0, 25_000.0),
+        ];
+        // With the log off: not the herd's setting, so not compared.
+        rows.push(row(Server::Herd, Shape::Strict, false, 0, 100_000.0));
         // 200 µs alone; the herd 700 µs, and a disturbed herd row that would say 5000.
         let summary = [herd_row(700.0, false), herd_row(5_000.0, true)];
         let s = single(&rows, &summary, &["b".into()], true);
         assert_eq!(s[0].paced_rate, 5_000.0);
         assert_eq!(s[0].herd_ratio(), Some(3.5));
         assert_eq!(at_most(s[0].herd_ratio(), HERD_CPU_RATIO), Verdict::Missed);
-        assert_eq!(s[0].single_closed_cpu_us, None, "no strict rows");
+        // Closed loop: 40 µs per IAMAT in the herd, 20 µs alone.
+        assert_eq!(s[0].herd_closed_ratio(), Some(2.0));
         let alone = single(&rows, &[], &["b".into()], true);
         assert_eq!(alone[0].herd_ratio(), None);
     }
