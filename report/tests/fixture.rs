@@ -172,6 +172,12 @@ fn single_rows() -> Vec<SingleRow> {
             ));
         }
     }
+    // The reference backend's pipelined points were all disturbed: not data.
+    for r in &mut rows {
+        if r.backend == "asyncio" && r.shape == Shape::Pipelined {
+            r.disturbed = true;
+        }
+    }
     rows
 }
 
@@ -496,8 +502,9 @@ fn the_single_scenario_states_shares_logs_and_herd_cost_against_their_targets() 
         "| smol | 0.92 [0.91–0.93] | 0.72 [0.71–0.73] | 0.95 [0.95–0.95] |",
         "| threads | **0.55 [0.54–0.56]** (below 0.6) | 0.65 [0.64–0.66] | **0.60 [0.60–0.60]** (below 0.9) |",
         "best smol at 0.92, target at least 0.9: met; every backend at least 0.6: **missed** by threads.",
-        "best smol at 0.72, target at least 0.7: met; every backend at least 0.6: met.",
-        "keeps at least 0.9 of its rate: **missed** by threads.",
+        "keeps at least 0.9 of its rate on both shapes: **missed** by threads (not measured for asyncio (Python, reference)).",
+        "every backend at least 0.6: met (not measured for asyncio (Python, reference)).",
+        "6 point(s) measured while the machine was disturbed are left out",
         "| smol | 1000/s | 100 µs | 40 µs | 2.5× | 50 µs | 22 µs | 2.3× |",
         "| threads | 1000/s | 100 µs | 25 µs | **4.0×** (above 3×) | 80 µs | 22 µs | **3.6×** (above 3×) |",
         "single-share.svg",

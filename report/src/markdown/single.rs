@@ -35,6 +35,29 @@ fn shape_name(shape: Shape) -> &'static str {
     }
 }
 
+/// Every backend held to a target: missed by some, not measured for some, or met by all.
+fn every(v: &View<'_>, verdicts: &[(&Single, Verdict)]) -> String {
+    let with = |want: Verdict| -> Vec<String> {
+        verdicts
+            .iter()
+            .filter(|(_, x)| *x == want)
+            .map(|(s, _)| v.name(&s.backend))
+            .collect()
+    };
+    let (missed, unknown) = (with(Verdict::Missed), with(Verdict::Unknown));
+    let mut text = if !missed.is_empty() {
+        format!("**missed** by {}", super::list(&missed))
+    } else if unknown.len() == verdicts.len() {
+        return "not measured".into();
+    } else {
+        "met".to_owned()
+    };
+    if !unknown.is_empty() {
+        text.push_str(&format!(" (not measured for {})", super::list(&unknown)));
+    }
+    text
+}
+
 fn verdict_text(v: Verdict) -> &'static str {
     match v {
         Verdict::Met => "met",
@@ -102,10 +125,9 @@ pub(super) fn single(out: &mut String, v: &View<'_>) {
         let who = best.map_or("nothing measured".into(), |(b, x)| {
             format!("{} at {x:.2}", v.name(b))
         });
-        let below: Vec<String> = singles
+        let verdicts: Vec<(&Single, Verdict)> = singles
             .iter()
-            .filter(|s| at_least(s.share[k].map(|x| x.median), EVERY_SHARE) == Verdict::Missed)
-            .map(|s| v.name(&s.backend))
+            .map(|s| (s, at_least(s.share[k].map(|x| x.median), EVERY_SHARE)))
             .collect();
         let _ = writeln!(
             out,
@@ -113,30 +135,27 @@ pub(super) fn single(out: &mut String, v: &View<'_>) {
             shape_name(shape),
             BEST_SHARE[k],
             verdict_text(verdict),
-            if below.is_empty() {
-                "met".to_owned()
-            } else {
-                format!("**missed** by {}", super::list(&below))
-            }
+            every(v, &verdicts)
         );
     }
-    let logs_below: Vec<String> = singles
+    let logs: Vec<(&Single, Verdict)> = singles
         .iter()
-        .filter(|s| {
-            s.log_kept
-                .iter()
-                .any(|k| at_least(k.map(|x| x.median), LOG_KEEPS) == Verdict::Missed)
+        .map(|s| {
+            let each = s.log_kept.map(|k| at_least(k.map(|x| x.median), LOG_KEEPS));
+            let verdict = if each.contains(&Verdict::Missed) {
+                Verdict::Missed
+            } else if each.contains(&Verdict::Unknown) {
+                Verdict::Unknown
+            } else {
+                Verdict::Met
+            };
+            (s, verdict)
         })
-        .map(|s| v.name(&s.backend))
         .collect();
     let _ = writeln!(
         out,
-        "- With the log on, every backend keeps at least {LOG_KEEPS:.1} of its rate: {}.",
-        if logs_below.is_empty() {
-            "met".to_owned()
-        } else {
-            format!("**missed** by {}", super::list(&logs_below))
-        }
+        "- With the log on, every backend keeps at least {LOG_KEEPS:.1} of its rate on both shapes: {}.",
+        every(v, &logs)
     );
     let noisy: usize = singles.iter().map(|s| s.disturbed).sum();
     let failed: u64 = singles.iter().map(|s| s.failed).sum();
