@@ -16,7 +16,7 @@ use loadgen::{ceiling, driver, hist, meta, workload};
 ///
 /// `run` starts each backend's default herd (from its backend.toml) and measures the chosen
 /// scenarios, writing results/<run-id>/: summary.csv, timeline.csv, sweep.csv,
-/// propagation.csv, idle.csv, meta.json, hgrm/*.hgrm and hlog/*.hlog.
+/// propagation.csv, idle.csv, single.csv, meta.json, hgrm/*.hgrm and hlog/*.hlog.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {

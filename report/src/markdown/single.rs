@@ -76,8 +76,14 @@ pub(super) fn single(out: &mut String, v: &View<'_>) {
     let _ = writeln!(out, "## One server alone (`single.csv`)\n");
     let _ = writeln!(
         out,
-        "Each backend's server alone (one process, no neighbours), closed loop at saturation, its rate as a share of the runtime-free `ceiling` responder loaded by the same client in the same turns (median [min–max] over repetitions, each paired with its own ceiling measurement). Its log off for the share; the log kept is the rate with the log on over the rate with it off. Targets: the best backend at least {:.1} strict and {:.1} pipelined, every backend at least {EVERY_SHARE:.1} on both, at least {LOG_KEEPS:.1} kept with the log on.\n",
-        BEST_SHARE[0], BEST_SHARE[1]
+        "Each backend's server alone (one process, no neighbours, `--threads` as in the herd: {threads}), closed loop at saturation, its rate as a share of the runtime-free `ceiling` responder loaded by the same client in the same turns (median [min–max] over repetitions, each paired with its own ceiling measurement). Its log off for the share; the log kept is the rate with the log on over the rate with it off. Targets: the best backend at least {:.1} strict and {:.1} pipelined, every backend at least {EVERY_SHARE:.1} on both, at least {LOG_KEEPS:.1} kept with the log on.\n",
+        BEST_SHARE[0],
+        BEST_SHARE[1],
+        threads = run
+            .meta
+            .backends
+            .first()
+            .map_or("–".into(), |b| b.threads.to_string())
     );
     let _ = writeln!(
         out,
