@@ -42,9 +42,16 @@ pub struct Setup {
     pub responder_cpus: Vec<usize>,
 }
 
-struct Responder {
+/// A running responder; dropping it kills it.
+pub struct Responder {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
+}
+
+impl Responder {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Responder {
@@ -54,7 +61,8 @@ impl Drop for Responder {
     }
 }
 
-fn start(setup: &Setup) -> anyhow::Result<Responder> {
+/// Starts a responder on `setup.responder_cpus` and waits for its address.
+pub fn start(setup: &Setup) -> anyhow::Result<Responder> {
     let mut command = Command::new(&setup.binary);
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = placement::spawn(&mut command, &setup.responder_cpus).with_context(|| {

@@ -28,5 +28,6 @@ pub mod reply;
 pub mod scenarios;
 pub mod schedule;
 pub mod search;
+pub mod single;
 pub mod suite;
 pub mod workload;

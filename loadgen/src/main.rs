@@ -16,7 +16,7 @@ use loadgen::{ceiling, driver, hist, meta, workload};
 ///
 /// `run` starts each backend's default herd (from its backend.toml) and measures the chosen
 /// scenarios, writing results/<run-id>/: summary.csv, timeline.csv, sweep.csv,
-/// propagation.csv, idle.csv, meta.json, hgrm/*.hgrm and hlog/*.hlog.
+/// propagation.csv, idle.csv, single.csv, meta.json, hgrm/*.hgrm and hlog/*.hlog.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
@@ -86,8 +86,8 @@ struct RunArgs {
     /// Backends to run (manifest names); all by default.
     #[arg(long = "backend")]
     backends: Vec<String>,
-    /// Scenarios to run (iamat, whatsat, mixed, propagation, idle, churn, sweep); all by
-    /// default.
+    /// Scenarios to run (iamat, whatsat, mixed, propagation, idle, churn, sweep, single);
+    /// all by default.
     #[arg(long = "scenario")]
     scenarios: Vec<Scenario>,
     /// The thorough preset: more repetitions, longer windows, 10k idle connections.
@@ -183,6 +183,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         build_places(&root, profile)?;
         for m in &backends {
             build(&root, m, profile)?;
+        }
+        if args.scenarios.is_empty() || args.scenarios.contains(&Scenario::Single) {
+            // The single scenario measures the ceiling responder beside each server.
+            let status = std::process::Command::new("cargo")
+                .args(["build", "--profile", "release", "-p", "ceiling"])
+                .current_dir(&root)
+                .status()?;
+            anyhow::ensure!(status.success(), "building the ceiling responder failed");
         }
     }
     // Pinned only now, so the builds above had every CPU (children inherit the affinity).

@@ -88,6 +88,7 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
         Scenario::Sweep => sweep(suite, backend)?,
         Scenario::Propagation => propagation(suite, backend)?,
         Scenario::Idle => idle(suite, backend)?,
+        Scenario::Single => crate::single::run(suite, backend)?,
     }
     Ok(())
 }

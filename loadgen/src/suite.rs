@@ -81,12 +81,13 @@ pub struct Tables {
     pub idle: Vec<IdleRow>,
     pub sustainable: Vec<SustainableRow>,
     pub failures: Vec<FailureRow>,
+    pub single: Vec<SingleRow>,
     pub problems: Vec<Problem>,
 }
 
 /// Table lengths at a moment, to roll back a failed scenario's rows.
 #[derive(Debug, Clone, Copy)]
-pub struct Mark([usize; 6]);
+pub struct Mark([usize; 7]);
 
 impl Tables {
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
@@ -96,6 +97,7 @@ impl Tables {
         write_csv(&dir.join(PROPAGATION_FILE), &self.propagation)?;
         write_csv(&dir.join(IDLE_FILE), &self.idle)?;
         write_csv(&dir.join(SUSTAINABLE_FILE), &self.sustainable)?;
+        write_csv(&dir.join(SINGLE_FILE), &self.single)?;
         write_csv(&dir.join(FAILURES_FILE), &self.failures)
     }
 
@@ -107,18 +109,20 @@ impl Tables {
             self.propagation.len(),
             self.idle.len(),
             self.sustainable.len(),
+            self.single.len(),
         ])
     }
 
     /// Drops every data row added since `mark` (failures and problems stay).
     pub fn rollback(&mut self, mark: Mark) {
-        let [a, b, c, d, e, f] = mark.0;
+        let [a, b, c, d, e, f, g] = mark.0;
         self.summary.truncate(a);
         self.timeline.truncate(b);
         self.sweep.truncate(c);
         self.propagation.truncate(d);
         self.idle.truncate(e);
         self.sustainable.truncate(f);
+        self.single.truncate(g);
     }
 }
 

@@ -32,6 +32,7 @@ pub const CEILING_FILE: &str = "ceiling.csv";
 pub const SUSTAINABLE_FILE: &str = "sustainable.csv";
 pub const FAILURES_FILE: &str = "failures.csv";
 pub const SOURCE_FILE: &str = "source.json";
+pub const SINGLE_FILE: &str = "single.csv";
 
 /// The scenarios, each a preset over the load generator's one driver. Serialised as the
 /// lowercase names (`iamat`, `sweep`, ...) in every file.
@@ -52,10 +53,13 @@ pub enum Scenario {
     Churn,
     /// The highest sustainable IAMAT rate, found by a ramp then a bisection.
     Sweep,
+    /// One server alone (no links), closed loop against the `ceiling` responder in the same
+    /// run, logs off and on, and paced at the iamat scenario's rate (`single.csv`).
+    Single,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Iamat,
         Scenario::Whatsat,
         Scenario::Mixed,
@@ -63,6 +67,7 @@ impl Scenario {
         Scenario::Idle,
         Scenario::Churn,
         Scenario::Sweep,
+        Scenario::Single,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +79,7 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::Churn => "churn",
             Scenario::Sweep => "sweep",
+            Scenario::Single => "single",
         }
     }
 }
@@ -346,6 +352,56 @@ pub struct IdleRow {
     pub threads_after: u64,
 }
 
+/// What a row of `single.csv` loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Server {
+    /// The backend's server, alone: one process, no neighbours.
+    Backend,
+    /// The runtime-free `ceiling` responder, measured between the backend's points.
+    Ceiling,
+    /// The backend's default five-server herd (connections spread over its servers), for
+    /// its CPU per IAMAT closed loop beside the server alone's.
+    Herd,
+}
+
+/// How a row of `single.csv` loaded its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// Closed loop, one command in flight per connection (100 connections).
+    Strict,
+    /// Closed loop, 16 connections with 16 commands in flight each.
+    Pipelined,
+    /// Open loop at the iamat scenario's rate and connections: CPU per IAMAT to set
+    /// beside the herd's.
+    Paced,
+}
+
+/// One repetition of one point of the `single` scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SingleRow {
+    /// The backend whose scenario this was (ceiling rows too: measured in its turn).
+    pub backend: String,
+    pub server: Server,
+    pub shape: Shape,
+    /// The server wrote its log file (always false for the ceiling responder).
+    pub logs: bool,
+    pub repetition: u32,
+    pub connections: usize,
+    pub pipeline: usize,
+    /// Commands/s asked for; 0 for closed loop.
+    pub target_rate: f64,
+    pub achieved_rate: f64,
+    pub p99_us: u64,
+    /// Commands that failed, timed out or were answered wrongly.
+    pub failed: u64,
+    /// The server's user+system CPU per answered command, microseconds.
+    pub server_cpu_us_per_command: f64,
+    pub server_cpu_cores: f64,
+    pub disturbed: bool,
+}
+
 /// Which client measured a ceiling shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -566,6 +622,41 @@ mod tests {
                 .contains("smol,sweep,")
         );
         assert_eq!(read_csv::<FailureRow>(&path).expect("read"), failures);
+    }
+
+    #[test]
+    fn single_rows_round_trip_with_lowercase_server_and_shape() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let row = |server, shape, logs| SingleRow {
+            backend: "tokio".into(),
+            server,
+            shape,
+            logs,
+            repetition: 1,
+            connections: 16,
+            pipeline: 16,
+            target_rate: 0.0,
+            achieved_rate: 120_000.0,
+            p99_us: 900,
+            failed: 0,
+            server_cpu_us_per_command: 8.5,
+            server_cpu_cores: 1.0,
+            disturbed: false,
+        };
+        let rows = vec![
+            row(Server::Ceiling, Shape::Pipelined, false),
+            row(Server::Backend, Shape::Strict, true),
+            row(Server::Backend, Shape::Paced, false),
+        ];
+        let path = dir.path().join(SINGLE_FILE);
+        write_csv(&path, &rows).expect("write");
+        let text = std::fs::read_to_string(&path).expect("text");
+        assert!(
+            text.contains("\ntokio,ceiling,pipelined,false,1,"),
+            "{text}"
+        );
+        assert!(text.contains("\ntokio,backend,strict,true,"), "{text}");
+        assert_eq!(read_csv::<SingleRow>(&path).expect("read"), rows);
     }
 
     #[test]

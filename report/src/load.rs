@@ -25,6 +25,8 @@ pub struct Run {
     pub ceiling: Vec<CeilingRow>,
     pub sustainable: Vec<SustainableRow>,
     pub failures: Vec<FailureRow>,
+    /// The `single` scenario: one server alone and the ceiling responder (`single.csv`).
+    pub single: Vec<SingleRow>,
     pub source: Option<SourceFacts>,
     /// Percentile spectra by file stem (`<backend>-<scenario>-<rate>-r<rep>`).
     pub spectra: Vec<(String, Vec<SpectrumPoint>)>,
@@ -77,6 +79,7 @@ impl Run {
             ceiling: read_csv(&dir.join(CEILING_FILE))?,
             sustainable: read_csv(&dir.join(SUSTAINABLE_FILE))?,
             failures: read_csv(&dir.join(FAILURES_FILE))?,
+            single: read_csv(&dir.join(SINGLE_FILE))?,
             source: source_path
                 .exists()
                 .then(|| read_json(&source_path))

@@ -8,6 +8,7 @@
 
 mod method;
 mod performance;
+mod single;
 mod source;
 mod verdict;
 
@@ -157,6 +158,7 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     source::language(&mut out, &view);
     source::ease(&mut out, &view);
     performance::performance(&mut out, &view);
+    single::single(&mut out, &view);
     // Measured Python / Node.js sections when the run has those rows (languages.rs), set
     // against the recommended backend.
     let recommended = match stats::recommend(&view.candidates).0 {

@@ -67,6 +67,7 @@ fn run(backends: &[Backend]) -> Run {
         ceiling: vec![],
         sustainable: vec![],
         failures: vec![],
+        single: vec![],
         source: None,
         spectra: vec![],
     }

@@ -5,6 +5,7 @@ mod cost;
 mod cpu;
 mod idle;
 mod propagation;
+mod single;
 mod spectrum;
 mod sweep;
 mod timeline;
@@ -38,6 +39,7 @@ pub fn draw_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
     charts.extend(idle::draw(run, dir)?);
     charts.extend(cpu::draw(run, dir)?);
     charts.extend(cost::draw(run, dir)?);
+    charts.extend(single::draw(run, dir)?);
     charts.extend(propagation::draw(run, dir)?);
     charts.extend(timeline::draw(run, dir)?);
     Ok(charts)
@@ -206,8 +208,22 @@ pub(crate) fn grouped_bars(
     groups: &[String],
     series: &[Bars],
 ) -> anyhow::Result<()> {
+    grouped_bars_with_targets(path, title, ("scenario", y_desc), groups, series, &[])
+}
+
+/// As [`grouped_bars`], with `(x, y)` axis descriptions and target lines: each a label and,
+/// per group, the value a dark line is drawn at across that group (`None`: no line there).
+pub(crate) fn grouped_bars_with_targets(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    groups: &[String],
+    series: &[Bars],
+    targets: &[Bars],
+) -> anyhow::Result<()> {
     let top = series
         .iter()
+        .chain(targets)
         .flat_map(|(_, v)| v.iter().flatten().copied())
         .fold(0.0, f64::max);
     let top = if top > 0.0 { top * 1.1 } else { 1.0 };
@@ -234,7 +250,7 @@ pub(crate) fn grouped_bars(
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n)
-        .x_desc("scenario")
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&name)
         .draw()
@@ -250,6 +266,22 @@ pub(crate) fn grouped_bars(
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    for (j, (label, values)) in targets.iter().enumerate() {
+        // Dark and distinct from the bars: black, then dark grey.
+        let color = if j == 0 {
+            BLACK
+        } else {
+            RGBColor(110, 110, 110)
+        };
+        let style = color.stroke_width(2);
+        chart
+            .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+                v.map(|v| PathElement::new(vec![(i as f64 - 0.45, v), (i as f64 + 0.45, v)], style))
+            }))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
     chart
         .configure_series_labels()

@@ -116,6 +116,7 @@ pub fn not_measured(run: &Run) -> Vec<Unmeasured> {
             Scenario::Propagation => run.propagation.is_empty(),
             Scenario::Idle => run.idle.is_empty(),
             Scenario::Sweep => run.sweep.is_empty() && run.sustainable.is_empty(),
+            Scenario::Single => run.single.is_empty(),
             s => !run.summary.iter().any(|r| r.scenario == *s),
         })
         .map(Unmeasured::Scenario)
