@@ -20,11 +20,13 @@ use crate::workload;
 const SEEDS: usize = 32;
 
 /// Which herd a scenario runs on: scenarios of one group run one after the other on one
-/// started herd (the suite keeps it between them); idle always starts its own.
+/// started herd (the suite keeps it between them); idle always starts its own, and single
+/// starts its own servers after stopping any kept herd.
 pub fn herd_group(scenario: Scenario) -> u8 {
     match scenario {
         Scenario::Whatsat | Scenario::Mixed => 1,
         Scenario::Idle => 2,
+        Scenario::Single => 3,
         _ => 0,
     }
 }

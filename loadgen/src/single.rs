@@ -125,6 +125,9 @@ pub fn run(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 
 /// The scenario with the given timing; the rows go to `suite.tables.single`.
 pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Result<()> {
+    // This scenario starts its own servers: a herd kept from another scenario must not sit
+    // beside them.
+    suite.release_herd();
     let s = suite.settings.clone();
     let Timing {
         warmup,
