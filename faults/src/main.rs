@@ -20,8 +20,8 @@ use herd_launcher::{
 /// flap (one link drops and returns every few hundred ms). After every heal the load pauses
 /// and the checker asks every server (WHATSAT) for every client: an acknowledged update a
 /// server still lacks at the deadline is stale there, and lost to the herd's readers;
-/// recovery time runs from the heal until every server agrees. Writes faults.csv and
-/// recovery.csv; exits 1 if any update was lost.
+/// recovery time runs from the heal until every server agrees. Writes faults.csv (one row
+/// per fault cycle) and fault-summary.csv; exits 1 if any update was lost.
 ///
 /// `faults soak` runs steady mixed load (80% IAMAT, 20% WHATSAT) on a plain herd, samples
 /// every server's RSS and open fds from /proc, and writes soak.csv and soak-growth.csv
@@ -51,6 +51,9 @@ struct Common {
     /// Build and run release binaries instead of dev ones.
     #[arg(long)]
     release: bool,
+    /// Use the binaries already built (bench-all builds the whole workspace once).
+    #[arg(long)]
+    no_build: bool,
     /// Seeds the load's and the partitions' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -87,6 +90,9 @@ enum Command {
         /// Seconds between /proc samples instead of the preset's.
         #[arg(long)]
         sample_seconds: Option<f64>,
+        /// How --rate was chosen, recorded with the results (e.g. "70% of sustainable").
+        #[arg(long)]
+        rate_source: Option<String>,
     },
 }
 
@@ -113,9 +119,11 @@ fn setup(common: &Common) -> anyhow::Result<Setup> {
         }
         manifests.retain(|m| common.backends.contains(&m.name));
     }
-    build_places(&root, profile)?;
-    for m in &manifests {
-        build(&root, m, profile)?;
+    if !common.no_build {
+        build_places(&root, profile)?;
+        for m in &manifests {
+            build(&root, m, profile)?;
+        }
     }
     let out = match &common.out {
         Some(out) => out.clone(),
@@ -196,6 +204,7 @@ fn main() -> anyhow::Result<ExitCode> {
             common,
             seconds,
             sample_seconds,
+            rate_source,
         } => {
             let s = setup(&common)?;
             let mut p = soak_plan(common.preset, common.seed);
@@ -205,9 +214,13 @@ fn main() -> anyhow::Result<ExitCode> {
             if let Some(secs) = sample_seconds {
                 p.sample_every = Duration::from_secs_f64(secs.max(0.1));
             }
-            if let Some(rate) = common.rate {
-                p.load.rate = rate;
-            }
+            let rate_source = match (common.rate, rate_source) {
+                (Some(rate), source) => {
+                    p.load.rate = rate;
+                    source.unwrap_or_else(|| "given".into())
+                }
+                (None, _) => "preset".into(),
+            };
             let mut outcomes = Vec::new();
             for m in &s.manifests {
                 let o = soak::run(&s.root, m, s.profile, default_herd(&s.root)?, &p)?;
@@ -229,7 +242,7 @@ fn main() -> anyhow::Result<ExitCode> {
                     o.backend, o.sent, o.acked, o.failed
                 );
                 outcomes.push(o);
-                output::write_soak(&s.out, &outcomes)?;
+                output::write_soak(&s.out, &outcomes, p.load.rate, &rate_source)?;
             }
             println!("results in {}", s.out.display());
             let ok = outcomes
