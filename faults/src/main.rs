@@ -11,6 +11,7 @@ use herd_faults::{Preset, output, plan, soak, soak_plan};
 use herd_launcher::{
     Manifest, Profile, build, build_places, default_herd, discover, workspace_root,
 };
+use herd_records::{Scenario as LoadScenario, SustainableRow};
 
 /// Reliability under load: fault scenarios with a lost-update checker, and a soak.
 ///
@@ -90,9 +91,13 @@ enum Command {
         /// Seconds between /proc samples instead of the preset's.
         #[arg(long)]
         sample_seconds: Option<f64>,
-        /// How --rate was chosen, recorded with the results (e.g. "70% of sustainable").
+        /// Take each backend's rate from this sustainable.csv (its mixed row, else its iamat
+        /// row), times --rate-share; a backend without a row gets --rate or the preset's.
         #[arg(long)]
-        rate_source: Option<String>,
+        rate_from: Option<PathBuf>,
+        /// Share of the sustainable rate to offer.
+        #[arg(long, default_value_t = 0.7)]
+        rate_share: f64,
     },
 }
 
@@ -139,6 +144,28 @@ fn setup(common: &Common) -> anyhow::Result<Setup> {
         manifests,
         out,
     })
+}
+
+/// `share` of a backend's sustainable rate (its mixed row, else its iamat row), and where
+/// it came from; `None` if the file has no row for it.
+fn soak_rate(rows: &[SustainableRow], backend: &str, share: f64) -> Option<(f64, String)> {
+    [LoadScenario::Mixed, LoadScenario::Iamat]
+        .iter()
+        .find_map(|&sc| {
+            rows.iter()
+                .find(|r| r.backend == backend && r.scenario == sc && r.rate > 0.0)
+                .map(|r| {
+                    (
+                        r.rate * share,
+                        format!(
+                            "{:.0}% of {} sustainable {:.0}/s",
+                            share * 100.0,
+                            sc,
+                            r.rate
+                        ),
+                    )
+                })
+        })
 }
 
 fn print_outcome(o: &Outcome) {
@@ -204,7 +231,8 @@ fn main() -> anyhow::Result<ExitCode> {
             common,
             seconds,
             sample_seconds,
-            rate_source,
+            rate_from,
+            rate_share,
         } => {
             let s = setup(&common)?;
             let mut p = soak_plan(common.preset, common.seed);
@@ -214,16 +242,31 @@ fn main() -> anyhow::Result<ExitCode> {
             if let Some(secs) = sample_seconds {
                 p.sample_every = Duration::from_secs_f64(secs.max(0.1));
             }
-            let rate_source = match (common.rate, rate_source) {
-                (Some(rate), source) => {
-                    p.load.rate = rate;
-                    source.unwrap_or_else(|| "given".into())
-                }
-                (None, _) => "preset".into(),
+            if let Some(rate) = common.rate {
+                p.load.rate = rate;
+            }
+            let sustainable: Vec<SustainableRow> = match &rate_from {
+                Some(path) => herd_records::read_csv(path)?,
+                None => Vec::new(),
             };
             let mut outcomes = Vec::new();
             for m in &s.manifests {
-                let o = soak::run(&s.root, m, s.profile, default_herd(&s.root)?, &p)?;
+                let mut p = p.clone();
+                let source = match soak_rate(&sustainable, &m.name, rate_share) {
+                    Some((rate, source)) => {
+                        p.load.rate = rate;
+                        source
+                    }
+                    None => match common.rate {
+                        Some(rate) => {
+                            p.load.rate = rate;
+                            "given".into()
+                        }
+                        None => "preset".into(),
+                    },
+                };
+                let mut o = soak::run(&s.root, m, s.profile, default_herd(&s.root)?, &p)?;
+                o.rate_source = source;
                 for g in &o.growth {
                     println!(
                         "{:<10} {:<8} rss {:>7.0} -> {:>7.0} KiB ({:+.2}%)  fds {:.1} -> {:.1} ({:+.2}%)",
@@ -242,7 +285,7 @@ fn main() -> anyhow::Result<ExitCode> {
                     o.backend, o.sent, o.acked, o.failed
                 );
                 outcomes.push(o);
-                output::write_soak(&s.out, &outcomes, p.load.rate, &rate_source)?;
+                output::write_soak(&s.out, &outcomes)?;
             }
             println!("results in {}", s.out.display());
             let ok = outcomes

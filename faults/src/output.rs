@@ -81,13 +81,8 @@ fn secs(d: Duration) -> f64 {
 }
 
 /// `soak.csv` (every sample of every backend) and `soak-growth.csv` (one row per backend
-/// and server); `rate_source` says how the offered `rate` was chosen.
-pub fn write_soak(
-    dir: &Path,
-    outcomes: &[SoakOutcome],
-    rate: f64,
-    rate_source: &str,
-) -> anyhow::Result<()> {
+/// and server).
+pub fn write_soak(dir: &Path, outcomes: &[SoakOutcome]) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     let mut growth = Vec::new();
     for o in outcomes {
@@ -113,8 +108,10 @@ pub fn write_soak(
                 fds_end: x.fds_end,
                 fds_growth_pct: (x.fds_pct * 100.0).round() / 100.0,
                 within_target: x.within(TARGET_GROWTH_PCT),
-                rate,
-                rate_source: rate_source.to_owned(),
+                rate: o.rate,
+                rate_source: o.rate_source.clone(),
+                sent: o.sent,
+                failed: o.failed,
             });
         }
     }

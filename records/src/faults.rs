@@ -84,6 +84,9 @@ pub struct SoakGrowthRow {
     /// The offered load, commands per second over the herd, and how it was chosen.
     pub rate: f64,
     pub rate_source: String,
+    /// Commands sent over the whole soak, and those that failed (timeout or reset).
+    pub sent: u64,
+    pub failed: u64,
 }
 
 /// One hostile conformance case against one backend, as the conformance binary reported it.
