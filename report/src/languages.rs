@@ -451,6 +451,7 @@ mod tests {
             sustainable: vec![],
             failures: vec![],
             source: None,
+            reliability: Default::default(),
             spectra: vec![],
         }
     }

@@ -15,6 +15,7 @@ pub mod collect;
 pub mod languages;
 pub mod load;
 pub mod markdown;
+pub mod reliability;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

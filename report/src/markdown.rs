@@ -8,6 +8,7 @@
 
 mod method;
 mod performance;
+mod reliability;
 mod source;
 mod verdict;
 
@@ -157,6 +158,7 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     source::language(&mut out, &view);
     source::ease(&mut out, &view);
     performance::performance(&mut out, &view);
+    reliability::reliability_section(&mut out, &view);
     // Measured Python / Node.js sections when the run has those rows (languages.rs).
     if !crate::languages::render(&mut out, run) {
         node(&mut out, &view);

@@ -5,6 +5,7 @@ mod cost;
 mod cpu;
 mod idle;
 mod propagation;
+mod reliability;
 mod spectrum;
 mod sweep;
 mod timeline;
@@ -40,6 +41,7 @@ pub fn draw_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
     charts.extend(cost::draw(run, dir)?);
     charts.extend(propagation::draw(run, dir)?);
     charts.extend(timeline::draw(run, dir)?);
+    charts.extend(reliability::draw(run, dir)?);
     Ok(charts)
 }
 
