@@ -41,7 +41,7 @@ fn soak(r: &BackendReliability) -> String {
     match &r.soak {
         None => "no soak".into(),
         Some(s) => format!(
-            "{:+.1}% / {:+.1}%{}",
+            "{:+.2}% / {:+.2}%{}",
             s.rss_growth_pct,
             s.fds_growth_pct,
             if s.within_target {
@@ -137,14 +137,14 @@ pub(super) fn reliability_section(out: &mut String, v: &View<'_>) {
             .map(|r| format!("{} ({} lost)", r.backend, r.lost()))
             .collect();
         if lossy.is_empty() {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "No acknowledged update was lost: {} faults over {} backend(s).",
                 measured.iter().map(|r| r.faults()).sum::<usize>(),
                 measured.len()
             );
         } else {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "**Lost updates:** {}{}.",
                 list(&lossy),
