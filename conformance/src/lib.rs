@@ -53,6 +53,11 @@ pub fn cases() -> Vec<Case> {
     .concat()
 }
 
+/// The names of the hostile cases (hostile clients and a hostile places service).
+pub fn hostile_names() -> Vec<&'static str> {
+    hostile::cases().iter().map(|c| c.name).collect()
+}
+
 impl Ctx {
     /// The default five-server herd with a places service that answers at once.
     pub fn herd(&self) -> anyhow::Result<Herd> {

@@ -18,6 +18,9 @@ struct Args {
     /// Cargo profile to build and run: dev or release.
     #[arg(long, default_value = "dev", value_parser = ["dev", "release"])]
     profile: String,
+    /// Only the hostile cases (scripts/hostile records them per backend).
+    #[arg(long)]
+    hostile: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,7 +37,17 @@ fn main() -> std::process::ExitCode {
     };
     run_args.quiet = false;
     match herd_conformance::trials(profile, args.backend.as_deref()) {
-        Ok(trials) => libtest_mimic::run(&run_args, trials).exit_code(),
+        Ok(mut trials) => {
+            if args.hostile {
+                let names = herd_conformance::hostile_names();
+                trials.retain(|t| {
+                    t.name()
+                        .split_once("::")
+                        .is_some_and(|(_, case)| names.contains(&case))
+                });
+            }
+            libtest_mimic::run(&run_args, trials).exit_code()
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

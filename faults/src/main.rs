@@ -11,6 +11,7 @@ use herd_faults::{Preset, output, plan, soak, soak_plan};
 use herd_launcher::{
     Manifest, Profile, build, build_places, default_herd, discover, workspace_root,
 };
+use herd_records::{Scenario as LoadScenario, SustainableRow};
 
 /// Reliability under load: fault scenarios with a lost-update checker, and a soak.
 ///
@@ -20,8 +21,8 @@ use herd_launcher::{
 /// flap (one link drops and returns every few hundred ms). After every heal the load pauses
 /// and the checker asks every server (WHATSAT) for every client: an acknowledged update a
 /// server still lacks at the deadline is stale there, and lost to the herd's readers;
-/// recovery time runs from the heal until every server agrees. Writes faults.csv and
-/// recovery.csv; exits 1 if any update was lost.
+/// recovery time runs from the heal until every server agrees. Writes faults.csv (one row
+/// per fault cycle) and fault-summary.csv; exits 1 if any update was lost.
 ///
 /// `faults soak` runs steady mixed load (80% IAMAT, 20% WHATSAT) on a plain herd, samples
 /// every server's RSS and open fds from /proc, and writes soak.csv and soak-growth.csv
@@ -51,6 +52,9 @@ struct Common {
     /// Build and run release binaries instead of dev ones.
     #[arg(long)]
     release: bool,
+    /// Use the binaries already built (bench-all builds the whole workspace once).
+    #[arg(long)]
+    no_build: bool,
     /// Seeds the load's and the partitions' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -87,6 +91,13 @@ enum Command {
         /// Seconds between /proc samples instead of the preset's.
         #[arg(long)]
         sample_seconds: Option<f64>,
+        /// Take each backend's rate from this sustainable.csv (its mixed row, else its iamat
+        /// row), times --rate-share; a backend without a row gets --rate or the preset's.
+        #[arg(long)]
+        rate_from: Option<PathBuf>,
+        /// Share of the sustainable rate to offer.
+        #[arg(long, default_value_t = 0.7)]
+        rate_share: f64,
     },
 }
 
@@ -113,9 +124,11 @@ fn setup(common: &Common) -> anyhow::Result<Setup> {
         }
         manifests.retain(|m| common.backends.contains(&m.name));
     }
-    build_places(&root, profile)?;
-    for m in &manifests {
-        build(&root, m, profile)?;
+    if !common.no_build {
+        build_places(&root, profile)?;
+        for m in &manifests {
+            build(&root, m, profile)?;
+        }
     }
     let out = match &common.out {
         Some(out) => out.clone(),
@@ -131,6 +144,28 @@ fn setup(common: &Common) -> anyhow::Result<Setup> {
         manifests,
         out,
     })
+}
+
+/// `share` of a backend's sustainable rate (its mixed row, else its iamat row), and where
+/// it came from; `None` if the file has no row for it.
+fn soak_rate(rows: &[SustainableRow], backend: &str, share: f64) -> Option<(f64, String)> {
+    [LoadScenario::Mixed, LoadScenario::Iamat]
+        .iter()
+        .find_map(|&sc| {
+            rows.iter()
+                .find(|r| r.backend == backend && r.scenario == sc && r.rate > 0.0)
+                .map(|r| {
+                    (
+                        r.rate * share,
+                        format!(
+                            "{:.0}% of {} sustainable {:.0}/s",
+                            share * 100.0,
+                            sc,
+                            r.rate
+                        ),
+                    )
+                })
+        })
 }
 
 fn print_outcome(o: &Outcome) {
@@ -196,6 +231,8 @@ fn main() -> anyhow::Result<ExitCode> {
             common,
             seconds,
             sample_seconds,
+            rate_from,
+            rate_share,
         } => {
             let s = setup(&common)?;
             let mut p = soak_plan(common.preset, common.seed);
@@ -208,9 +245,28 @@ fn main() -> anyhow::Result<ExitCode> {
             if let Some(rate) = common.rate {
                 p.load.rate = rate;
             }
+            let sustainable: Vec<SustainableRow> = match &rate_from {
+                Some(path) => herd_records::read_csv(path)?,
+                None => Vec::new(),
+            };
             let mut outcomes = Vec::new();
             for m in &s.manifests {
-                let o = soak::run(&s.root, m, s.profile, default_herd(&s.root)?, &p)?;
+                let mut p = p.clone();
+                let source = match soak_rate(&sustainable, &m.name, rate_share) {
+                    Some((rate, source)) => {
+                        p.load.rate = rate;
+                        source
+                    }
+                    None => match common.rate {
+                        Some(rate) => {
+                            p.load.rate = rate;
+                            "given".into()
+                        }
+                        None => "preset".into(),
+                    },
+                };
+                let mut o = soak::run(&s.root, m, s.profile, default_herd(&s.root)?, &p)?;
+                o.rate_source = source;
                 for g in &o.growth {
                     println!(
                         "{:<10} {:<8} rss {:>7.0} -> {:>7.0} KiB ({:+.2}%)  fds {:.1} -> {:.1} ({:+.2}%)",

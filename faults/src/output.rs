@@ -1,9 +1,13 @@
-//! Result files of a run directory; the schema is in docs/RELIABILITY-FAULTS.md.
+//! Result files of a run directory, as `herd_records` defines them; the columns are described
+//! in docs/RELIABILITY-FAULTS.md.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
+use herd_records::{
+    FAULT_SUMMARY_FILE, FAULTS_FILE, FaultRow, FaultSummaryRow, SOAK_FILE, SOAK_GROWTH_FILE,
+    SoakGrowthRow, SoakSampleRow, write_csv,
+};
 
 use crate::scenario::Outcome;
 use crate::soak::{SoakOutcome, TARGET_GROWTH_PCT};
@@ -15,11 +19,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn ms(d: Option<Duration>) -> String {
-    d.map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
-        .unwrap_or_default()
 }
 
 /// `Clark:2 Jaquez:1`: how many lost updates each server had acknowledged.
@@ -35,130 +34,89 @@ fn acked_by(servers: &[String]) -> String {
     parts.join(" ")
 }
 
-fn writer(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
-    csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))
-}
-
-/// `faults.csv` (one row per backend and scenario) and `recovery.csv` (one row per cycle).
+/// `faults.csv` (one row per fault cycle) and `fault-summary.csv` (one row per backend and
+/// kind), as `herd_records` defines them.
 pub fn write_faults(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
-    let mut summary = writer(&dir.join("faults.csv"))?;
-    summary.write_record([
-        "backend",
-        "scenario",
-        "faults",
-        "cycles",
-        "acknowledged",
-        "sent",
-        "failed",
-        "lost",
-        "stale",
-        "recovered",
-        "timed_out",
-        "recovery_p50_ms",
-        "recovery_p90_ms",
-        "recovery_p99_ms",
-        "recovery_max_ms",
-    ])?;
-    let mut each = writer(&dir.join("recovery.csv"))?;
-    each.write_record([
-        "backend",
-        "scenario",
-        "cycle",
-        "fault",
-        "faults",
-        "recovery_ms",
-        "lost",
-        "stale",
-        "lost_acked_by",
-    ])?;
+    let mut rows = Vec::new();
+    let mut summary = Vec::new();
     for o in outcomes {
-        let mut times: Vec<Duration> = o.cycles.iter().filter_map(|c| c.recovered).collect();
-        times.sort();
         let t = o.tally();
-        let p = |q| ms(percentile(&times, q));
-        summary.write_record([
-            o.backend.clone(),
-            o.scenario.name().to_owned(),
-            o.faults().to_string(),
-            o.cycles.len().to_string(),
-            o.acked.to_string(),
-            o.sent.to_string(),
-            o.failed.to_string(),
-            t.lost.to_string(),
-            t.stale.to_string(),
-            times.len().to_string(),
-            (o.cycles.len() - times.len()).to_string(),
-            p(50.0),
-            p(90.0),
-            p(99.0),
-            p(100.0),
-        ])?;
+        let recovered = o.cycles.iter().filter(|c| c.recovered.is_some()).count();
+        summary.push(FaultSummaryRow {
+            backend: o.backend.clone(),
+            kind: o.scenario.name().to_owned(),
+            faults: o.faults(),
+            cycles: o.cycles.len(),
+            acknowledged: o.acked,
+            sent: o.sent,
+            failed: o.failed,
+            lost: t.lost,
+            stale: t.stale,
+            recovered,
+            timed_out: o.cycles.len() - recovered,
+            anti_entropy: o.anti_entropy,
+        });
         for (i, c) in o.cycles.iter().enumerate() {
-            each.write_record([
-                o.backend.clone(),
-                o.scenario.name().to_owned(),
-                i.to_string(),
-                c.what.clone(),
-                c.faults.to_string(),
-                ms(c.recovered),
-                c.tally.lost.to_string(),
-                c.tally.stale.to_string(),
-                acked_by(&c.lost_acked_by),
-            ])?;
+            rows.push(FaultRow {
+                backend: o.backend.clone(),
+                kind: o.scenario.name().to_owned(),
+                cycle: i,
+                fault: c.what.clone(),
+                faults: c.faults,
+                injected_s: secs(c.injected),
+                healed_s: secs(c.healed),
+                recovery_ms: c.recovered.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0),
+                lost: c.tally.lost,
+                stale: c.tally.stale,
+                lost_acked_by: acked_by(&c.lost_acked_by),
+            });
         }
     }
-    summary.flush()?;
-    each.flush()?;
-    Ok(())
+    write_csv(&dir.join(FAULTS_FILE), &rows)?;
+    write_csv(&dir.join(FAULT_SUMMARY_FILE), &summary)
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e3).round() / 1e3
 }
 
 /// `soak.csv` (every sample of every backend) and `soak-growth.csv` (one row per backend
 /// and server).
 pub fn write_soak(dir: &Path, outcomes: &[SoakOutcome]) -> anyhow::Result<()> {
-    let mut all = writer(&dir.join("soak.csv"))?;
-    all.write_record(["backend", "t_s", "server", "pid", "rss_kib", "fds"])?;
-    let mut g = writer(&dir.join("soak-growth.csv"))?;
-    g.write_record([
-        "backend",
-        "server",
-        "window_start_s",
-        "rss_start_kib",
-        "rss_end_kib",
-        "rss_growth_pct",
-        "fds_start",
-        "fds_end",
-        "fds_growth_pct",
-        "within_target",
-    ])?;
+    let mut samples = Vec::new();
+    let mut growth = Vec::new();
     for o in outcomes {
         for s in &o.samples {
-            all.write_record([
-                o.backend.clone(),
-                format!("{:.1}", s.at.as_secs_f64()),
-                s.server.clone(),
-                s.pid.to_string(),
-                s.rss_kib.to_string(),
-                s.fds.to_string(),
-            ])?;
+            samples.push(SoakSampleRow {
+                backend: o.backend.clone(),
+                t_s: (s.at.as_secs_f64() * 10.0).round() / 10.0,
+                server: s.server.clone(),
+                pid: s.pid,
+                rss_kib: s.rss_kib,
+                fds: s.fds,
+            });
         }
         for x in &o.growth {
-            g.write_record([
-                o.backend.clone(),
-                x.server.clone(),
-                format!("{:.1}", x.window_start.as_secs_f64()),
-                format!("{:.0}", x.rss_start),
-                format!("{:.0}", x.rss_end),
-                format!("{:.2}", x.rss_pct),
-                format!("{:.1}", x.fds_start),
-                format!("{:.1}", x.fds_end),
-                format!("{:.2}", x.fds_pct),
-                x.within(TARGET_GROWTH_PCT).to_string(),
-            ])?;
+            growth.push(SoakGrowthRow {
+                backend: o.backend.clone(),
+                server: x.server.clone(),
+                window_start_s: (x.window_start.as_secs_f64() * 10.0).round() / 10.0,
+                rss_start_kib: x.rss_start.round(),
+                rss_end_kib: x.rss_end.round(),
+                rss_growth_pct: (x.rss_pct * 100.0).round() / 100.0,
+                fds_start: x.fds_start,
+                fds_end: x.fds_end,
+                fds_growth_pct: (x.fds_pct * 100.0).round() / 100.0,
+                within_target: x.within(TARGET_GROWTH_PCT),
+                rate: o.rate,
+                rate_source: o.rate_source.clone(),
+                sent: o.sent,
+                failed: o.failed,
+            });
         }
     }
-    all.flush()?;
-    g.flush()?;
-    Ok(())
+    write_csv(&dir.join(SOAK_FILE), &samples)?;
+    write_csv(&dir.join(SOAK_GROWTH_FILE), &growth)
 }
 
 #[cfg(test)]
@@ -182,5 +140,48 @@ mod tests {
         let servers: Vec<String> = ["A", "A", "C"].map(String::from).into();
         assert_eq!(acked_by(&servers), "A:2 C:1");
         assert_eq!(acked_by(&[]), "");
+    }
+
+    #[test]
+    fn fault_rows_read_back_through_records() {
+        use crate::checker::Tally;
+        use crate::scenario::{Cycle, Scenario};
+        let dir = std::env::temp_dir().join(format!("faults-output-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cycle = |recovered: Option<u64>, lost| Cycle {
+            what: "kill -9 Clark".into(),
+            faults: 1,
+            injected: Duration::from_millis(500),
+            healed: Duration::from_millis(1_600),
+            recovered: recovered.map(Duration::from_millis),
+            tally: Tally { lost, stale: 2 },
+            lost_acked_by: vec!["Clark".into(); lost],
+        };
+        let o = Outcome {
+            backend: "tokio".into(),
+            scenario: Scenario::Failover,
+            cycles: vec![cycle(Some(120), 0), cycle(None, 3)],
+            acked: 900,
+            sent: 1_000,
+            failed: 4,
+            anti_entropy: true,
+        };
+        write_faults(&dir, &[o]).expect("write");
+        let rows: Vec<FaultRow> = herd_records::read_csv(&dir.join(FAULTS_FILE)).expect("read");
+        let summary: Vec<FaultSummaryRow> =
+            herd_records::read_csv(&dir.join(FAULT_SUMMARY_FILE)).expect("read");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].recovery_ms, Some(120.0));
+        assert_eq!((rows[0].injected_s, rows[0].healed_s), (0.5, 1.6));
+        assert_eq!(rows[1].recovery_ms, None);
+        assert_eq!(
+            (rows[1].lost, rows[1].lost_acked_by.as_str()),
+            (3, "Clark:3")
+        );
+        assert_eq!(summary.len(), 1);
+        let s = &summary[0];
+        assert_eq!((s.faults, s.lost, s.stale), (2, 3, 4));
+        assert_eq!((s.recovered, s.timed_out, s.acknowledged), (1, 1, 900));
     }
 }

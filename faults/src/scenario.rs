@@ -70,6 +70,9 @@ pub struct Plan {
 pub struct Cycle {
     pub what: String,
     pub faults: usize,
+    /// Since the scenario's load started: the first injection and the heal.
+    pub injected: Duration,
+    pub healed: Duration,
     pub recovered: Option<Duration>,
     pub tally: Tally,
     /// The servers that acknowledged the lost updates (one entry per update, sorted).
@@ -86,6 +89,7 @@ pub struct Outcome {
     pub acked: u64,
     pub sent: u64,
     pub failed: u64,
+    pub anti_entropy: bool,
 }
 
 impl Outcome {
@@ -120,12 +124,14 @@ pub fn run(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let history = Arc::new(History::new(plan.load.clients));
     let load = Load::start(&plan.load, &addrs, Arc::clone(&history));
+    let started = Instant::now();
     let mut observer = Observer::new(addrs);
     let mut rng = Rng::new(plan.load.seed.wrapping_add(scenario as u64));
     let mut cycles = Vec::with_capacity(plan.cycles);
     for i in 0..plan.cycles {
         // Scenario timing, not synchronisation: the load runs on its own meanwhile.
         std::thread::sleep(plan.settle);
+        let injected = started.elapsed();
         let (what, faults) = inject(&mut herd, scenario, plan, i, &names, &mut rng)
             .with_context(|| format!("{} cycle {i}", scenario.name()))?;
         let healed = Instant::now();
@@ -142,6 +148,8 @@ pub fn run(
         cycles.push(Cycle {
             what,
             faults,
+            injected,
+            healed: healed.duration_since(started),
             recovered: convergence.recovered,
             tally: convergence.tally,
             lost_acked_by,
@@ -157,6 +165,7 @@ pub fn run(
         acked: count(&history.acks),
         sent: count(&history.sent),
         failed: count(&history.failed),
+        anti_entropy: plan.anti_entropy,
     })
 }
 

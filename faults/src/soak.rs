@@ -117,6 +117,9 @@ pub struct SoakOutcome {
     pub sent: u64,
     pub acked: u64,
     pub failed: u64,
+    /// The offered load (commands/s over the herd) and how it was chosen.
+    pub rate: f64,
+    pub rate_source: String,
 }
 
 /// Runs the soak against one backend's herd.
@@ -174,6 +177,8 @@ pub fn run(
         sent: count(&history.sent) + count(&history.whatsats),
         acked: count(&history.acks),
         failed: count(&history.failed),
+        rate: plan.load.rate,
+        rate_source: String::new(),
     })
 }
 

@@ -14,6 +14,9 @@ use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+mod faults;
+pub use faults::*;
+
 /// Bumped whenever a field changes meaning or disappears.
 ///
 /// 2: `Scenario` and `Client` enums instead of names as strings; disturbance and CPU per

@@ -16,6 +16,7 @@ pub mod languages;
 pub mod load;
 pub mod markdown;
 pub mod single;
+pub mod reliability;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

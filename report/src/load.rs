@@ -28,8 +28,20 @@ pub struct Run {
     /// The `single` scenario: one server alone and the ceiling responder (`single.csv`).
     pub single: Vec<SingleRow>,
     pub source: Option<SourceFacts>,
+    pub reliability: ReliabilityRows,
     /// Percentile spectra by file stem (`<backend>-<scenario>-<rate>-r<rep>`).
     pub spectra: Vec<(String, Vec<SpectrumPoint>)>,
+}
+
+/// The reliability part of a run: fault cycles and per-kind summaries, hostile cases, soak
+/// samples and growth. Each is empty when that part did not run.
+#[derive(Debug, Clone, Default)]
+pub struct ReliabilityRows {
+    pub faults: Vec<FaultRow>,
+    pub fault_summary: Vec<FaultSummaryRow>,
+    pub hostile: Vec<HostileRow>,
+    pub soak: Vec<SoakSampleRow>,
+    pub soak_growth: Vec<SoakGrowthRow>,
 }
 
 /// Parses the value and percentile columns of a `.hgrm` file.
@@ -84,6 +96,13 @@ impl Run {
                 .exists()
                 .then(|| read_json(&source_path))
                 .transpose()?,
+            reliability: ReliabilityRows {
+                faults: read_csv(&dir.join(FAULTS_FILE))?,
+                fault_summary: read_csv(&dir.join(FAULT_SUMMARY_FILE))?,
+                hostile: read_csv(&dir.join(HOSTILE_FILE))?,
+                soak: read_csv(&dir.join(SOAK_FILE))?,
+                soak_growth: read_csv(&dir.join(SOAK_GROWTH_FILE))?,
+            },
             spectra,
         })
     }

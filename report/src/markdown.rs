@@ -9,6 +9,7 @@
 mod method;
 mod performance;
 mod single;
+mod reliability;
 mod source;
 mod verdict;
 
@@ -159,6 +160,7 @@ pub fn render(run: &Run, charts: &[Chart], chart_dir: &str) -> String {
     source::ease(&mut out, &view);
     performance::performance(&mut out, &view);
     single::single(&mut out, &view);
+    reliability::reliability_section(&mut out, &view);
     // Measured Python / Node.js sections when the run has those rows (languages.rs), set
     // against the recommended backend.
     let recommended = match stats::recommend(&view.candidates).0 {

@@ -245,7 +245,119 @@ fn write_run(dir: &Path, fast: &str, slow: &str) {
     };
     write_json(&dir.join(SOURCE_FILE), &source).expect("source");
     std::fs::create_dir_all(dir.join("hgrm")).expect("hgrm dir");
+    write_reliability(dir);
     std::fs::write(dir.join("hgrm/smol-iamat-1000-r0.hgrm"), "       Value     Percentile TotalCount 1/(1-Percentile)\n\n       0.100 0.500000000000        5           2.00\n       0.900 0.990000000000       99         100.00\n").expect("hgrm");
+}
+
+/// Faults for smol (a full run's 100, none lost) and threads (a few, two lost, and the
+/// checker's proof of failure); hostile cases and a soak for smol only; async-std and
+/// asyncio were not put under faults.
+fn write_reliability(dir: &Path) {
+    let summary = |backend: &str, kind: &str, faults, cycles, lost, anti_entropy| FaultSummaryRow {
+        backend: backend.into(),
+        kind: kind.into(),
+        faults,
+        cycles,
+        acknowledged: 2_000,
+        sent: 2_010,
+        failed: 10,
+        lost,
+        stale: lost * 2,
+        // threads' first failover never recovered (its row below has no recovery time).
+        recovered: cycles - usize::from(backend == "threads" && kind == "failover"),
+        timed_out: usize::from(backend == "threads" && kind == "failover"),
+        anti_entropy,
+    };
+    write_csv(
+        &dir.join(FAULT_SUMMARY_FILE),
+        &[
+            summary("smol", "failover", 10, 10, 0, true),
+            summary("smol", "partition", 10, 10, 0, true),
+            summary("smol", "flap", 80, 8, 0, true),
+            summary("threads", "failover", 3, 3, 2, true),
+            summary("threads", "partition", 3, 3, 5, false),
+        ],
+    )
+    .expect("fault summary");
+    let mut rows = Vec::new();
+    for (backend, kind, n) in [
+        ("smol", "failover", 10),
+        ("smol", "partition", 10),
+        ("smol", "flap", 8),
+        ("threads", "failover", 3),
+        ("threads", "partition", 3),
+    ] {
+        for cycle in 0..n {
+            rows.push(FaultRow {
+                backend: backend.into(),
+                kind: kind.into(),
+                cycle,
+                fault: format!("{kind} {cycle}"),
+                faults: if kind == "flap" { 10 } else { 1 },
+                injected_s: 2.0 * cycle as f64,
+                healed_s: 2.0 * cycle as f64 + 1.0,
+                // smol: 100, 110, ... ms; threads recovers in 1 s, but once not at all.
+                recovery_ms: match backend {
+                    "smol" => Some(100.0 + 10.0 * (rows.len() as f64)),
+                    _ if cycle == 0 && kind == "failover" => None,
+                    _ => Some(1_000.0),
+                },
+                lost: usize::from(backend == "threads" && cycle == 0) * 2,
+                stale: 0,
+                lost_acked_by: String::new(),
+            });
+        }
+    }
+    write_csv(&dir.join(FAULTS_FILE), &rows).expect("faults");
+    let hostile: Vec<HostileRow> = [
+        ("slowloris", "ok"),
+        ("non_reader", "ok"),
+        ("crowd", "ignored"),
+    ]
+    .iter()
+    .map(|(case, outcome)| HostileRow {
+        backend: "smol".into(),
+        case: (*case).into(),
+        outcome: (*outcome).into(),
+        revision: "fedcba987654".into(),
+    })
+    .collect();
+    write_csv(&dir.join(HOSTILE_FILE), &hostile).expect("hostile");
+    let mut samples = Vec::new();
+    for t in 0..6 {
+        for (server, rss) in [("Bailey", 10_000), ("Clark", 12_000)] {
+            samples.push(SoakSampleRow {
+                backend: "smol".into(),
+                t_s: 10.0 * t as f64,
+                server: server.into(),
+                pid: 100,
+                rss_kib: rss + 100 * t,
+                fds: 12,
+            });
+        }
+    }
+    write_csv(&dir.join(SOAK_FILE), &samples).expect("soak");
+    let growth = |server: &str, pct: f64| SoakGrowthRow {
+        backend: "smol".into(),
+        server: server.into(),
+        window_start_s: 20.0,
+        rss_start_kib: 10_000.0,
+        rss_end_kib: 10_000.0 * (1.0 + pct / 100.0),
+        rss_growth_pct: pct,
+        fds_start: 12.0,
+        fds_end: 12.0,
+        fds_growth_pct: 0.0,
+        within_target: pct <= 5.0,
+        rate: 5_600.0,
+        rate_source: "70% of iamat sustainable 8000/s".into(),
+        sent: 280_000,
+        failed: 0,
+    };
+    write_csv(
+        &dir.join(SOAK_GROWTH_FILE),
+        &[growth("Bailey", 1.5), growth("Clark", 2.25)],
+    )
+    .expect("soak growth");
 }
 
 fn render(fast: &str, slow: &str) -> (String, tempfile::TempDir) {
@@ -272,6 +384,7 @@ fn every_section_is_there_with_the_fixture_numbers() {
         "## Performance implications",
         "## Compared with Node.js",
         "## Reliance on recent Rust and crate versions",
+        "## Reliability under faults",
     ] {
         assert!(text.contains(section), "missing {section}");
     }
@@ -441,6 +554,11 @@ fn a_partial_run_says_what_it_did_not_measure() {
         IDLE_FILE,
         PROPAGATION_FILE,
         SOURCE_FILE,
+        FAULTS_FILE,
+        FAULT_SUMMARY_FILE,
+        HOSTILE_FILE,
+        SOAK_FILE,
+        SOAK_GROWTH_FILE,
     ] {
         std::fs::remove_file(run.join(file)).expect(file);
     }
@@ -476,6 +594,15 @@ fn a_partial_run_says_what_it_did_not_measure() {
     );
     // Charts link from the report inside the run directory.
     assert!(text.contains("](charts/"), "{text}");
+    for needle in [
+        "This run did not inject faults (no `fault-summary.csv`)",
+        "This run holds no proof that the checker can fail",
+        "This run did not run the hostile conformance cases",
+        "This run has no soak",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert!(!text.contains("soak-memory.svg") && !text.contains("fault-recovery.svg"));
 }
 
 #[test]
@@ -589,4 +716,37 @@ fn the_verdict_line_names_the_winner_and_its_deciding_figure() {
             )
         );
     }
+}
+
+/// The reliability section: faults by kind, lost updates, recovery percentiles, hostile
+/// cases and the soak, each from its file; the proof of failure kept apart.
+#[test]
+fn the_reliability_section_follows_the_fault_files() {
+    let (text, dir) = render("smol", "threads");
+    for needle in [
+        // smol: 100 faults, recovery 100..370 ms over 28 cycles (nearest rank).
+        "| smol | 100 (10 / 10 / 80) | 0 | 0 | 0 | 230 / 350 / 370 / 370 ms | 2 of 3, 1 known gap(s) | +2.25% / +0.00% |",
+        // threads: only the anti-entropy-on failovers count; one cycle never recovered.
+        "| threads | 3 (3 / – / –) | **2** | 4 | 1 | 1000 / 1000 / 1000 / 1000 ms | not run | no soak |",
+        "| async-std | not measured |",
+        "**Lost updates:** threads (2 lost); none lost by smol.",
+        "Fewer than 100 faults for threads (quick preset",
+        "Not measured under faults in this run: async-std and asyncio.",
+        "anti-entropy switched off (not counted above): threads partition: 5 lost.",
+        "The hostile cases ran at revision `fedcba987654`",
+        "| smol | 5600/s (70% of iamat sustainable 8000/s) | 20 s | +2.25% | +0.00% | yes | 280000 | 0 |",
+        "](fixture/charts/fault-recovery.svg)",
+        "](fixture/charts/soak-memory.svg)",
+        "](fixture/charts/soak-fds.svg)",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    let charts = dir.path().join("fixture/charts");
+    let memory = std::fs::read_to_string(charts.join("soak-memory.svg")).expect("soak chart");
+    assert!(
+        memory.contains("smol") && !memory.contains("threads"),
+        "only smol soaked"
+    );
+    let recovery = std::fs::read_to_string(charts.join("fault-recovery.svg")).expect("chart");
+    assert!(recovery.contains("smol") && recovery.contains("threads"));
 }

@@ -68,6 +68,7 @@ fn run(backends: &[Backend]) -> Run {
         sustainable: vec![],
         failures: vec![],
         single: vec![],
+        reliability: Default::default(),
         source: None,
         spectra: vec![],
     }

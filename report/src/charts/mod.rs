@@ -6,6 +6,7 @@ mod cpu;
 mod idle;
 mod propagation;
 mod single;
+mod reliability;
 mod spectrum;
 mod sweep;
 mod timeline;
@@ -42,6 +43,7 @@ pub fn draw_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
     charts.extend(single::draw(run, dir)?);
     charts.extend(propagation::draw(run, dir)?);
     charts.extend(timeline::draw(run, dir)?);
+    charts.extend(reliability::draw(run, dir)?);
     Ok(charts)
 }
 

@@ -1,0 +1,105 @@
+//! Reliability charts: the spectrum of recovery times after faults, and the soak's memory
+//! and open descriptors over time (summed over each backend's servers).
+
+use std::path::Path;
+
+use super::{Axes, Chart, Scale, Series, legend, line_chart};
+use crate::load::Run;
+use crate::reliability::recovery_times;
+
+pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
+    let mut charts = Vec::new();
+    charts.extend(recovery(run, dir)?);
+    charts.extend(soak(run, dir, Soak::Memory)?);
+    charts.extend(soak(run, dir, Soak::Fds)?);
+    Ok(charts)
+}
+
+/// Recovery time against percentile of cycles, one line per backend.
+fn recovery(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
+    let rel = &run.reliability;
+    let mut series: Vec<Series> = Vec::new();
+    for b in &run.meta.backends {
+        let times = recovery_times(&rel.faults, &rel.fault_summary, &b.name);
+        let n = times.len() as f64;
+        let pts: Vec<(f64, f64)> = times
+            .iter()
+            .enumerate()
+            .map(|(i, &ms)| (100.0 * (i as f64 + 1.0) / n, ms))
+            .collect();
+        if !pts.is_empty() {
+            series.push((legend(b), pts));
+        }
+    }
+    if series.is_empty() {
+        return Ok(None);
+    }
+    let file = dir.join("fault-recovery.svg");
+    let title = "Recovery after a fault: heal until every server agrees".to_owned();
+    let axes = Axes {
+        title: &title,
+        x: ("percentile of fault cycles", Scale::Linear),
+        y: ("recovery time (ms)", Scale::Linear),
+    };
+    line_chart(&file, &axes, &series)?;
+    Ok(Some(Chart {
+        file,
+        title,
+        sources: vec![herd_records::FAULTS_FILE.into()],
+    }))
+}
+
+#[derive(Clone, Copy)]
+enum Soak {
+    Memory,
+    Fds,
+}
+
+/// Resident memory (MiB) or open fds, summed over a backend's servers, per sample time.
+fn soak(run: &Run, dir: &Path, what: Soak) -> anyhow::Result<Option<Chart>> {
+    let mut series: Vec<Series> = Vec::new();
+    for b in &run.meta.backends {
+        let mut pts: Vec<(f64, f64)> = Vec::new();
+        for s in run.reliability.soak.iter().filter(|s| s.backend == b.name) {
+            let v = match what {
+                Soak::Memory => s.rss_kib as f64 / 1024.0,
+                Soak::Fds => s.fds as f64,
+            };
+            // Samples of one round share their time; rows come in time order.
+            match pts.last_mut() {
+                Some((t, sum)) if *t == s.t_s => *sum += v,
+                _ => pts.push((s.t_s, v)),
+            }
+        }
+        if !pts.is_empty() {
+            series.push((legend(b), pts));
+        }
+    }
+    if series.is_empty() {
+        return Ok(None);
+    }
+    let (file, title, y) = match what {
+        Soak::Memory => (
+            "soak-memory.svg",
+            "Soak: resident memory over time (all servers)",
+            "RSS (MiB, sum over servers)",
+        ),
+        Soak::Fds => (
+            "soak-fds.svg",
+            "Soak: open file descriptors over time (all servers)",
+            "open fds (sum over servers)",
+        ),
+    };
+    let file = dir.join(file);
+    let axes = Axes {
+        title,
+        x: ("seconds since the load started", Scale::Linear),
+        y: (y, Scale::Linear),
+    };
+    line_chart(&file, &axes, &series)?;
+    Ok(Some(Chart {
+        file,
+        title: title.to_owned(),
+        sources: vec![herd_records::SOAK_FILE.into()],
+    }))
+}
