@@ -16,6 +16,7 @@ import time
 from .protocol import (
     BUSY_REPLY,
     MAX_LINE_BYTES,
+    MAX_PEER_LINE_BYTES,
     Invalid,
     LineBuffer,
     LineTooLong,
@@ -448,6 +449,7 @@ class Conn(asyncio.Protocol):
         node = self.node
         self.peer = peer
         self.dial_peer = None
+        self.lines.limit = MAX_PEER_LINE_BYTES
         self.queue = collections.deque()
         snapshot = node.link_up(peer, self)
         if node.log.enabled:

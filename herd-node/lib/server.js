@@ -11,7 +11,7 @@
 
 const net = require('node:net');
 const {
-  BUSY_REPLY, MAX_LINE_BYTES, Invalid, LineBuffer, LineTooLong, errorJson, escape,
+  BUSY_REPLY, MAX_LINE_BYTES, MAX_PEER_LINE_BYTES, Invalid, LineBuffer, LineTooLong, errorJson, escape,
   helloLine, invalidReply, jsonFor, parseCommand, parseRecord, placesPath,
   recordFromIamat, whatsatReply,
 } = require('./protocol');
@@ -341,6 +341,7 @@ class Conn {
     const { node } = this;
     this.peer = peer;
     this.dialPeer = null;
+    this.lines.limit = MAX_PEER_LINE_BYTES;
     const snapshot = node.linkUp(peer, this);
     if (node.log.enabled) node.log.event(`link to ${peer} up (conn ${this.id})`);
     if (snapshot.length) this.write(snapshot);
