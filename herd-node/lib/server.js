@@ -296,12 +296,18 @@ class Conn {
     this.write(data);
   }
 
-  /** Writes the replies already due, then closes. */
+  /**
+   * Writes the replies already due, then closes: reads no more, and once the replies are
+   * handed to the kernel destroys the socket. Ending it alone (a half-close) would go on
+   * reading, and dropping, whatever the client sends, such as an endless line.
+   */
   close(reason) {
     this.flush();
     this.reason = reason;
     this.closed = true;
-    this.socket.end();
+    const { socket } = this;
+    socket.pause();
+    socket.end(() => socket.destroy());
   }
 
   // --- peer links

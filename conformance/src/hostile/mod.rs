@@ -60,12 +60,6 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         SMOL_EMFILE,
     ),
     (
-        "node",
-        "endless_line_closes_with_bounded_memory",
-        Gap::Always,
-        "herd-node only half-closes a connection past the cap (socket.end()) and goes on reading and dropping what the client sends",
-    ),
-    (
         "compio",
         "hundreds_of_connections_at_once",
         Gap::UnderLoad,
