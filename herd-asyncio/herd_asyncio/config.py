@@ -8,7 +8,7 @@ tomllib gives no positions, so errors name the file and the server, not the line
 import ipaddress
 import tomllib
 
-from .protocol import endpoint_of
+from .protocol import MAX_SERVER_NAME_BYTES, endpoint_of
 
 DEFAULT_LIMITS = {"max_clients": 1_000_000, "max_connections": 20_000, "peer_queue": 65_536}
 
@@ -46,7 +46,7 @@ def parse_addr(text):
 
 
 def _valid_name(name):
-    return bool(name) and not any(c.isspace() or not c.isprintable() for c in name)
+    return 0 < len(name.encode()) <= MAX_SERVER_NAME_BYTES and not any(c.isspace() or not c.isprintable() for c in name)
 
 
 def load(path):
@@ -86,7 +86,7 @@ def validate(doc, source):
         name = s.get("name")
         if not isinstance(name, str) or not _valid_name(name):
             raise ConfigError(
-                f"{source}: server name {name!r} must be non-empty with no whitespace or control characters"
+                f"{source}: server name {name!r} must be 1-{MAX_SERVER_NAME_BYTES} bytes with no whitespace or control characters"
             )
         if name in servers:
             raise ConfigError(f"{source}: server {name!r} is defined twice")

@@ -11,6 +11,12 @@ import re
 from urllib.parse import quote
 
 MAX_LINE_BYTES = 65_536
+# A peer link carries AT lines, which are longer than the IAMAT they came from by the
+# server name (at most MAX_SERVER_NAME_BYTES) and the skew (at most MAX_SKEW_BYTES), less
+# one byte: the link must take every record its server accepted (docs/PROTOCOL.md, Lines).
+MAX_SERVER_NAME_BYTES = 255
+MAX_SKEW_BYTES = 1 + 21 + 1 + 9
+MAX_PEER_LINE_BYTES = MAX_LINE_BYTES + MAX_SERVER_NAME_BYTES + MAX_SKEW_BYTES
 MAX_BODY_BYTES = 4 * 1024 * 1024
 NANOS_PER_SEC = 1_000_000_000
 U64_MAX = 2**64 - 1

@@ -7,6 +7,13 @@ stops consuming lines, so replies stay in request order. The event loop is singl
 so the Node's state needs no lock. Backpressure: a client we cannot write to is not read
 further; a peer link buffers at most `limits.peer_queue` lines while its socket is full and
 is reset past that (anti-entropy repairs it when it comes back).
+
+Acknowledging an update (docs/PROTOCOL.md): an IAMAT that changes the store is answered only
+once its flood lines have been handed to the kernel on every link that was up, or those links
+went down, or `FLOOD_WAIT` passed. Each link numbers the lines queued on it and knows how far
+it has written: its transport buffers nothing (write buffer limits of zero), so a write that
+leaves the link unpaused, or a `resume_writing`, means every line handed to it is written.
+A client connection holding replies reads no further lines until they are released.
 """
 
 import asyncio
@@ -16,6 +23,7 @@ import time
 from .protocol import (
     BUSY_REPLY,
     MAX_LINE_BYTES,
+    MAX_PEER_LINE_BYTES,
     Invalid,
     LineBuffer,
     LineTooLong,
@@ -37,6 +45,7 @@ from .protocol import (
 
 STORED, STALE, FULL = "stored", "stale", "store full"
 HANDSHAKE_TIMEOUT = 5.0
+FLOOD_WAIT = 2.0
 FIRST_RETRY_MS, MAX_RETRY_MS = 100, 2_000
 REPLACED = "link replaced, reset or unwritable"
 
@@ -94,9 +103,14 @@ class Node:
         return STORED
 
     def flood(self, record, source=None):
+        """Queues the record on every link but `source`; returns (link, line number) pairs."""
+        queued = []
         for peer, link in list(self.links.items()):
             if peer != source:
-                link.send_news(record.wire)
+                seq = link.send_news(record.wire)
+                if seq is not None:
+                    queued.append((link, seq))
+        return queued
 
     def check_hello(self, server, key):
         """None if `server` may link with this key, else why not."""
@@ -232,6 +246,14 @@ class Conn(asyncio.Protocol):
         self.reason = None
         self.queue = None
         self.flush_scheduled = False
+        # A link: lines queued on it, handed to its transport, and written to the kernel.
+        self.queued = self.handed = self.written = 0
+        self.waiters = set()  # client connections whose replies wait for this link
+        # A client: the line numbers its replies wait for, per link, and what runs once
+        # they are written (or FLOOD_WAIT passes).
+        self.waits = {}
+        self.on_floods = None
+        self.flood_timer = None
         self.done = asyncio.get_running_loop().create_future()
 
     # --- transport callbacks
@@ -280,16 +302,22 @@ class Conn(asyncio.Protocol):
     def resume_writing(self):
         self.paused = False
         if self.peer is not None:
-            if self.queue:
-                data = b"".join(self.queue)
+            # The buffer is empty: everything handed over is in the kernel.
+            self.written = self.handed
+            if self.out or self.queue:
+                data = bytes(self.out) + b"".join(self.queue)
+                self.out = bytearray()
                 self.queue.clear()
-                self.transport.write(data)
+                self._write_news(data)
+            self._progress()
         elif not self.closed:
             self._pump()
 
     def connection_lost(self, exc):
         self.closed = True
         node = self.node
+        self._unhold()
+        self._progress()
         if self.counted:
             node.open -= 1
         if self.call is not None:
@@ -313,7 +341,7 @@ class Conn(asyncio.Protocol):
         """Answers complete lines until one needs the places service or the socket is full."""
         lines = self.lines
         log = self.node.log
-        while self.call is None and not self.paused and not self.closed:
+        while self.call is None and not self.paused and not self.closed and self.on_floods is None:
             try:
                 line = lines.next_line()
             except LineTooLong:
@@ -328,8 +356,13 @@ class Conn(asyncio.Protocol):
                 return
         if self.closed:
             return
-        self._flush()
-        busy = self.call is not None or self.paused
+        # A places call flushes before it starts; held replies leave when released.
+        if self.call is None and self.on_floods is None:
+            if self._floods_pending():
+                self._hold(self._pump)
+            else:
+                self._flush()
+        busy = self.call is not None or self.paused or self.on_floods is not None
         if not busy and self.eof:
             self._close("client closed")
         elif busy and self.reading and lines.pending() > MAX_LINE_BYTES:
@@ -359,14 +392,15 @@ class Conn(asyncio.Protocol):
                 self.out += invalid_reply(line)
                 return
             if outcome is STORED:
-                node.flood(record)
+                waits = self.waits
+                for link, seq in node.flood(record):
+                    waits[link] = seq
             self.out += record.wire
         elif verb == "WHATSAT":
             record = node.store.get(command[1])
             if record is None:
                 self.out += invalid_reply(line)
                 return
-            self._flush()
             self.call = asyncio.get_running_loop().create_task(
                 self._whatsat(record, command[2], command[3])
             )
@@ -381,6 +415,14 @@ class Conn(asyncio.Protocol):
 
     async def _whatsat(self, record, metres, bound):
         node = self.node
+        if self._floods_pending():
+            # Replies already due leave before the places call, once their floods have.
+            released = asyncio.get_running_loop().create_future()
+            self._hold(lambda: released.done() or released.set_result(None))
+            await released
+            if self.closed:
+                return
+        self._flush()
         request = places_request(
             node.places_authority, node.places_prefix, node.places_key, record.query, metres
         )
@@ -410,11 +452,61 @@ class Conn(asyncio.Protocol):
         self.transport.write(data)
 
     def _close(self, reason):
-        """Writes the replies already due, then closes."""
+        """Writes the replies already due (once their floods are written), then closes."""
+        if self.on_floods is not None:
+            self.on_floods = lambda: self._close(reason)
+            return
+        if self._floods_pending():
+            self._hold(lambda: self._close(reason))
+            return
         self._flush()
         self.reason = reason
         self.closed = True
         self.transport.close()
+
+    # --- acknowledging after the flood
+
+    def _floods_pending(self):
+        """True while some link this connection's replies wait for has not written them."""
+        waits = self.waits
+        for link, seq in list(waits.items()):
+            if link.closed or link.written >= seq:
+                del waits[link]
+                link.waiters.discard(self)
+        return bool(waits)
+
+    def _hold(self, then):
+        """Runs `then` once the floods are written, or after FLOOD_WAIT at the latest."""
+        self.on_floods = then
+        for link in self.waits:
+            link.waiters.add(self)
+        self.flood_timer = asyncio.get_running_loop().call_later(FLOOD_WAIT, self._flood_timeout)
+
+    def _unhold(self):
+        for link in self.waits:
+            link.waiters.discard(self)
+        self.waits.clear()
+        if self.flood_timer is not None:
+            self.flood_timer.cancel()
+            self.flood_timer = None
+        then, self.on_floods = self.on_floods, None
+        return then
+
+    def _floods_progress(self):
+        """A link this connection waits for wrote, or went down."""
+        if self.on_floods is not None and not self._floods_pending():
+            self._unhold()()
+
+    def _flood_timeout(self):
+        self.flood_timer = None
+        if self.node.log.enabled:
+            stuck = sum(1 for link, seq in self.waits.items() if not link.closed and link.written < seq)
+            self.node.log.event(
+                f"conn {self.id} replies sent before their floods were written ({stuck} links stuck)"
+            )
+        then = self._unhold()
+        if then is not None:
+            then()
 
     # --- peer links
 
@@ -448,7 +540,11 @@ class Conn(asyncio.Protocol):
         node = self.node
         self.peer = peer
         self.dial_peer = None
+        self.lines.limit = MAX_PEER_LINE_BYTES
         self.queue = collections.deque()
+        # Nothing waits in the transport's buffer: what does not fit the kernel pauses the
+        # link at once, so "not paused" means "written" (see the module's docstring).
+        self.transport.set_write_buffer_limits(high=0, low=0)
         snapshot = node.link_up(peer, self)
         if node.log.enabled:
             node.log.event(f"link to {peer} up (conn {self.id})")
@@ -483,35 +579,54 @@ class Conn(asyncio.Protocol):
                 log.event(f"from {peer} ({outcome}): {escape(line)}")
 
     def send_news(self, wire):
-        """Queues an AT line for this link; a link that falls too far behind is reset."""
+        """Queues an AT line for this link and returns its line number, or None if the link
+        is closed or was reset for falling too far behind."""
         if self.closed:
-            return
+            return None
         if self.paused:
             if len(self.queue) >= self.node.peer_queue:
                 if self.node.log.enabled:
                     self.node.log.event(f"link to {self.peer} fell too far behind; resetting it")
                 self.node.link_down(self.peer, self)
                 self.drop(REPLACED)
-                return
+                return None
             self.queue.append(wire)
-            return
-        self.out += wire
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_news)
+        else:
+            self.out += wire
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_news)
+        self.queued += 1
+        return self.queued
 
     def _flush_news(self):
-        """News flooded during one turn of the loop goes out in one write."""
+        """News flooded during one turn of the loop goes out in one write. A paused link
+        leaves it for `resume_writing`, which writes it before the queue, in order."""
         self.flush_scheduled = False
-        if self.out and not self.closed:
+        if self.out and not self.closed and not self.paused:
             data, self.out = self.out, bytearray()
-            self.transport.write(data)
+            self._write_news(data)
+            self._progress()
+
+    def _write_news(self, data):
+        """Writes every line queued so far; unpaused after the write, they are all written."""
+        self.handed = self.queued
+        self.transport.write(data)
+        if not self.paused:
+            self.written = self.handed
+
+    def _progress(self):
+        """Tells the client connections waiting for this link that it wrote or went down."""
+        if self.waiters:
+            for waiter in list(self.waiters):
+                waiter._floods_progress()
 
     def drop(self, reason):
         """Ends a link at once, discarding what it had not sent."""
         self.reason = reason
         self.closed = True
         self.transport.abort()
+        self._progress()
 
 
 def _addr(peer):

@@ -70,6 +70,27 @@ class Commands(unittest.TestCase):
         rec = p.record_from_iamat("Clark", 10**9 + 5, "c", "+1+1", "1", 10**9, "1,1")
         self.assertEqual(rec.wire, b"AT Clark +0.000000005 c +1+1 1\n")
 
+    def test_the_longest_at_line_fits_the_peer_cap(self):
+        # A cap-sized IAMAT with the largest time, from a server with the longest name whose
+        # clock reads 10**19 s before the epoch: longer than the client cap, within the peer cap.
+        time_text = f"{p.U64_MAX}.999999999"
+        fixed = len(f"IAMAT  +90-180 {time_text}")
+        client = "k" * (p.MAX_LINE_BYTES - fixed)
+        line = f"IAMAT {client} +90-180 {time_text}".encode()
+        self.assertEqual(len(line), p.MAX_LINE_BYTES)
+        _, c, loc, text, nanos, query = p.parse_command(line)
+        server = "S" * p.MAX_SERVER_NAME_BYTES
+        rec = p.record_from_iamat(server, -(10**28), c, loc, text, nanos, query)
+        at = rec.wire[:-1]
+        self.assertGreater(len(at), p.MAX_LINE_BYTES)
+        self.assertLessEqual(len(at), p.MAX_PEER_LINE_BYTES)
+        self.assertEqual(p.parse_record(at).wire, rec.wire)
+        link = p.LineBuffer(p.MAX_PEER_LINE_BYTES)
+        link.extend(rec.wire + b"x" * (p.MAX_PEER_LINE_BYTES + 2))
+        self.assertEqual(link.next_line(), at)
+        with self.assertRaises(p.LineTooLong):
+            link.next_line()
+
     def test_peer_records_are_canonical_and_checked(self):
         rec = p.parse_record(b"AT  Clark\t+0.000000001 c +1.5-2 7")
         self.assertEqual(rec.wire, b"AT Clark +0.000000001 c +1.5-2 7\n")
@@ -152,6 +173,7 @@ class Config(unittest.TestCase):
             (lambda d: d["server"][1].update(neighbours=[]), "one-sided"),
             (lambda d: d["server"][1].update(addr="127.0.0.1:12001"), "already used"),
             (lambda d: d["server"][1].update(name="A"), "defined twice"),
+            (lambda d: d["server"][1].update(name="\u00e9" * 128), "1-255 bytes"),
             (lambda d: d["places"].update(base_url="https://x"), "http://"),
             (lambda d: d["server"][0].update(neighbours=["B", "Z"]), "not a server"),
             (lambda d: d["limits"].update(extra=1) if "limits" in d else d.update(limits={"extra": 1}), "unknown"),

@@ -6,7 +6,7 @@
 const fs = require('node:fs');
 const net = require('node:net');
 const TOML = require('smol-toml');
-const { endpointOf } = require('./protocol');
+const { MAX_SERVER_NAME_BYTES, endpointOf } = require('./protocol');
 
 const DEFAULT_LIMITS = { max_clients: 1000000, max_connections: 20000, peer_queue: 65536 };
 
@@ -35,7 +35,8 @@ function parseAddr(text) {
   return { host, port };
 }
 
-const validName = (name) => typeof name === 'string' && name !== '' && !/[\s\p{Cc}]/u.test(name);
+const validName = (name) => typeof name === 'string' && name !== ''
+  && Buffer.byteLength(name) <= MAX_SERVER_NAME_BYTES && !/[\s\p{Cc}]/u.test(name);
 
 function load(path) {
   let text;
@@ -81,7 +82,7 @@ function validate(doc, source) {
     }
     const { name } = s;
     if (!validName(name)) {
-      throw new ConfigError(`${source}: server name ${JSON.stringify(name)} must be non-empty with no whitespace or control characters`);
+      throw new ConfigError(`${source}: server name ${JSON.stringify(name)} must be 1-${MAX_SERVER_NAME_BYTES} bytes with no whitespace or control characters`);
     }
     if (servers.has(name)) throw new ConfigError(`${source}: server ${JSON.stringify(name)} is defined twice`);
     const addr = parseAddr(s.addr);

@@ -9,6 +9,12 @@
 const { isUtf8 } = require('node:buffer');
 
 const MAX_LINE_BYTES = 65536;
+// A peer link carries AT lines, which are longer than the IAMAT they came from by the server
+// name (at most MAX_SERVER_NAME_BYTES) and the skew (at most MAX_SKEW_BYTES), less one byte:
+// the link must take every record its server accepted (docs/PROTOCOL.md, Lines).
+const MAX_SERVER_NAME_BYTES = 255;
+const MAX_SKEW_BYTES = 1 + 21 + 1 + 9;
+const MAX_PEER_LINE_BYTES = MAX_LINE_BYTES + MAX_SERVER_NAME_BYTES + MAX_SKEW_BYTES;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const NANOS_PER_SEC = 1_000_000_000n;
 const U64_MAX = 2n ** 64n - 1n;
@@ -279,6 +285,8 @@ function escape(data) {
 
 module.exports = {
   MAX_LINE_BYTES,
+  MAX_PEER_LINE_BYTES,
+  MAX_SERVER_NAME_BYTES,
   MAX_BODY_BYTES,
   BUSY_REPLY,
   Invalid,

@@ -8,10 +8,16 @@
 // further; a peer link buffers at most `limits.peer_queue` lines while its socket is full and
 // is reset past that (anti-entropy repairs it when it comes back). One thread runs all of
 // it, so the Node's state needs no lock.
+//
+// Acknowledging an update (docs/PROTOCOL.md): an IAMAT that changes the store is answered
+// only once its flood lines have been handed to the kernel on every link that was up, or
+// those links went down, or FLOOD_WAIT passed. Each link numbers the lines queued on it and
+// learns from its write callbacks how far it has written; a client connection holding
+// replies reads no further lines until they are released.
 
 const net = require('node:net');
 const {
-  BUSY_REPLY, MAX_LINE_BYTES, Invalid, LineBuffer, LineTooLong, errorJson, escape,
+  BUSY_REPLY, MAX_LINE_BYTES, MAX_PEER_LINE_BYTES, Invalid, LineBuffer, LineTooLong, errorJson, escape,
   helloLine, invalidReply, jsonFor, parseCommand, parseRecord, placesPath,
   recordFromIamat, whatsatReply,
 } = require('./protocol');
@@ -21,6 +27,7 @@ const STORED = 'stored';
 const STALE = 'stale';
 const FULL = 'store full';
 const HANDSHAKE_TIMEOUT_MS = 5000;
+const FLOOD_WAIT_MS = 2000;
 const REPLACED = 'link replaced, reset or unwritable';
 
 const reconnectDelayMs = (attempt) => Math.min(100 * 2 ** Math.min(attempt, 16), 2000);
@@ -67,10 +74,16 @@ class Node {
     return STORED;
   }
 
+  /** Queues the record on every link but `source`; returns [link, line number] pairs. */
   flood(record, source = null) {
+    const queued = [];
     for (const [peer, link] of [...this.links]) {
-      if (peer !== source) link.sendNews(record.wire);
+      if (peer !== source) {
+        const seq = link.sendNews(record.wire);
+        if (seq !== null) queued.push([link, seq]);
+      }
     }
+    return queued;
   }
 
   /** null if `server` may link with this key, else why not. */
@@ -115,6 +128,15 @@ class Conn {
     this.reason = null;
     this.queue = [];
     this.flushScheduled = false;
+    // A link: lines queued on it and lines its write callbacks say were written.
+    this.queued = 0;
+    this.written = 0;
+    this.waiters = new Set(); // client connections whose replies wait for this link
+    // A client: the line numbers its replies wait for, per link, and what runs once they
+    // are written (or FLOOD_WAIT passes).
+    this.waits = new Map();
+    this.onFloods = null;
+    this.floodTimer = null;
     this.done = new Promise((resolve) => { this.finish = resolve; });
     socket.setNoDelay(true);
     socket.on('data', (data) => this.onData(data));
@@ -160,10 +182,11 @@ class Conn {
   onDrain() {
     this.paused = false;
     if (this.peer !== null) {
-      if (this.queue.length) {
-        const data = Buffer.concat(this.queue);
+      if (this.out.length || this.queue.length) {
+        const data = Buffer.concat([...this.out, ...this.queue]);
+        this.out = [];
         this.queue = [];
-        this.write(data);
+        this.writeNews(data);
       }
     } else if (!this.closed) {
       this.pump();
@@ -173,6 +196,8 @@ class Conn {
   onClose() {
     const { node } = this;
     this.closed = true;
+    this.unhold();
+    this.progress();
     if (this.counted) node.open -= 1;
     if (this.places !== null) this.places.close();
     if (this.onReady !== null) {
@@ -197,7 +222,7 @@ class Conn {
   /** Answers complete lines until one needs the places service or the socket is full. */
   pump() {
     const { lines, node: { log } } = this;
-    while (!this.calling && !this.paused && !this.closed) {
+    while (!this.calling && !this.paused && !this.closed && this.onFloods === null) {
       let line;
       try {
         line = lines.nextLine();
@@ -212,8 +237,12 @@ class Conn {
       if (this.peer !== null) return;
     }
     if (this.closed) return;
-    this.flush();
-    const busy = this.calling || this.paused;
+    // A places call flushes before it starts; held replies leave when released.
+    if (!this.calling && this.onFloods === null) {
+      if (this.floodsPending()) this.hold(() => this.pump());
+      else this.flush();
+    }
+    const busy = this.calling || this.paused || this.onFloods !== null;
     if (!busy && this.eof) {
       this.close('client closed');
     } else if (busy && this.reading && lines.pending() > MAX_LINE_BYTES) {
@@ -243,7 +272,9 @@ class Conn {
         this.out.push(invalidReply(line));
         return;
       }
-      if (outcome === STORED) node.flood(record);
+      if (outcome === STORED) {
+        for (const [link, seq] of node.flood(record)) this.waits.set(link, seq);
+      }
       this.out.push(record.wire);
     } else if (cmd.verb === 'WHATSAT') {
       const record = node.store.get(cmd.client);
@@ -251,7 +282,6 @@ class Conn {
         this.out.push(invalidReply(line));
         return;
       }
-      this.flush();
       this.calling = true;
       this.whatsat(record, cmd.metres, cmd.bound);
     } else {
@@ -270,6 +300,12 @@ class Conn {
     const { node } = this;
     const { endpoint, key, timeoutMs } = node.places;
     this.places ??= new Places(endpoint, timeoutMs);
+    if (this.floodsPending()) {
+      // Replies already due leave before the places call, once their floods have.
+      await new Promise((resolve) => { this.hold(resolve); });
+      if (this.closed) return;
+    }
+    this.flush();
     let answer;
     try {
       const { status, body } = await this.places.call(placesPath(endpoint.prefix, key, record.query, metres));
@@ -296,12 +332,75 @@ class Conn {
     this.write(data);
   }
 
-  /** Writes the replies already due, then closes. */
+  /**
+   * Writes the replies already due, then closes: reads no more, and once the replies are
+   * handed to the kernel destroys the socket. Ending it alone (a half-close) would go on
+   * reading, and dropping, whatever the client sends, such as an endless line.
+   */
   close(reason) {
+    if (this.onFloods !== null) {
+      this.onFloods = () => this.close(reason);
+      return;
+    }
+    if (this.floodsPending()) {
+      this.hold(() => this.close(reason));
+      return;
+    }
     this.flush();
     this.reason = reason;
     this.closed = true;
-    this.socket.end();
+    const { socket } = this;
+    socket.pause();
+    socket.end(() => socket.destroy());
+  }
+
+  // --- acknowledging after the flood
+
+  /** True while some link this connection's replies wait for has not written them. */
+  floodsPending() {
+    for (const [link, seq] of this.waits) {
+      if (link.closed || link.written >= seq) {
+        this.waits.delete(link);
+        link.waiters.delete(this);
+      }
+    }
+    return this.waits.size > 0;
+  }
+
+  /** Runs `then` once the floods are written, or after FLOOD_WAIT at the latest. */
+  hold(then) {
+    this.onFloods = then;
+    for (const link of this.waits.keys()) link.waiters.add(this);
+    this.floodTimer = setTimeout(() => this.floodTimeout(), FLOOD_WAIT_MS);
+  }
+
+  unhold() {
+    for (const link of this.waits.keys()) link.waiters.delete(this);
+    this.waits.clear();
+    if (this.floodTimer !== null) {
+      clearTimeout(this.floodTimer);
+      this.floodTimer = null;
+    }
+    const then = this.onFloods;
+    this.onFloods = null;
+    return then;
+  }
+
+  /** A link this connection waits for wrote, or went down. */
+  floodsProgress() {
+    if (this.onFloods !== null && !this.floodsPending()) this.unhold()();
+  }
+
+  floodTimeout() {
+    this.floodTimer = null;
+    const { log } = this.node;
+    if (log.enabled) {
+      let stuck = 0;
+      for (const [link, seq] of this.waits) if (!link.closed && link.written < seq) stuck += 1;
+      log.event(`conn ${this.id} replies sent before their floods were written (${stuck} links stuck)`);
+    }
+    const then = this.unhold();
+    if (then !== null) then();
   }
 
   // --- peer links
@@ -341,6 +440,7 @@ class Conn {
     const { node } = this;
     this.peer = peer;
     this.dialPeer = null;
+    this.lines.limit = MAX_PEER_LINE_BYTES;
     const snapshot = node.linkUp(peer, this);
     if (node.log.enabled) node.log.event(`link to ${peer} up (conn ${this.id})`);
     if (snapshot.length) this.write(snapshot);
@@ -376,33 +476,54 @@ class Conn {
     }
   }
 
-  /** Queues an AT line for this link; a link that falls too far behind is reset. */
+  /**
+   * Queues an AT line for this link and returns its line number, or null if the link is
+   * closed or was reset for falling too far behind.
+   */
   sendNews(wire) {
-    if (this.closed) return;
+    if (this.closed) return null;
     const { node } = this;
     if (this.paused) {
       if (this.queue.length >= node.limits.peer_queue) {
         if (node.log.enabled) node.log.event(`link to ${this.peer} fell too far behind; resetting it`);
         node.linkDown(this.peer, this);
         this.drop(REPLACED);
-        return;
+        return null;
       }
       this.queue.push(wire);
-      return;
+    } else {
+      this.out.push(wire);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // News flooded while handling one chunk of input goes out in one write; a paused
+        // link leaves it to onDrain, which writes it before the queue, in order.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          if (this.out.length && !this.closed && !this.paused) {
+            const data = Buffer.concat(this.out);
+            this.out = [];
+            this.writeNews(data);
+          }
+        });
+      }
     }
-    this.out.push(wire);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // News flooded while handling one chunk of input goes out in one write.
-      setImmediate(() => {
-        this.flushScheduled = false;
-        if (this.out.length && !this.closed) {
-          const data = Buffer.concat(this.out);
-          this.out = [];
-          this.write(data);
-        }
-      });
-    }
+    this.queued += 1;
+    return this.queued;
+  }
+
+  /** Writes every line queued so far; its callback says when they reached the kernel. */
+  writeNews(data) {
+    const upto = this.queued;
+    const done = (error) => {
+      if (!error && upto > this.written) this.written = upto;
+      this.progress();
+    };
+    if (!this.socket.write(data, done)) this.paused = true;
+  }
+
+  /** Tells the client connections waiting for this link that it wrote or went down. */
+  progress() {
+    for (const waiter of [...this.waiters]) waiter.floodsProgress();
   }
 
   /** Ends a link at once, discarding what it had not sent. */
@@ -410,6 +531,7 @@ class Conn {
     this.reason = reason;
     this.closed = true;
     this.socket.destroy();
+    this.progress();
   }
 }
 

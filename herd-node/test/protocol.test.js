@@ -54,6 +54,24 @@ test('skews are exact with a sign and nine digits', () => {
   assert.equal(String(p.recordFromIamat('Clark', 1000000005n, cmd).wire), 'AT Clark +0.000000005 c +1+1 1\n');
 });
 
+test('the longest AT line is longer than the client cap and within the peer cap', () => {
+  // A cap-sized IAMAT with the largest time, from a server with the longest name whose clock
+  // reads 10**19 s before the epoch.
+  const time = '18446744073709551615.999999999';
+  const fixed = `IAMAT  +90-180 ${time}`.length;
+  const line = Buffer.from(`IAMAT ${'k'.repeat(p.MAX_LINE_BYTES - fixed)} +90-180 ${time}`);
+  assert.equal(line.length, p.MAX_LINE_BYTES);
+  const rec = p.recordFromIamat('S'.repeat(p.MAX_SERVER_NAME_BYTES), -(10n ** 28n), p.parseCommand(line));
+  const at = rec.wire.subarray(0, rec.wire.length - 1);
+  assert.ok(at.length > p.MAX_LINE_BYTES);
+  assert.ok(at.length <= p.MAX_PEER_LINE_BYTES);
+  assert.deepEqual(p.parseRecord(at).wire, rec.wire);
+  const link = new p.LineBuffer(p.MAX_PEER_LINE_BYTES);
+  link.extend(Buffer.concat([rec.wire, Buffer.alloc(p.MAX_PEER_LINE_BYTES + 2, 'x')]));
+  assert.deepEqual(link.nextLine(), at);
+  assert.throws(() => link.nextLine(), p.LineTooLong);
+});
+
 test('peer records are canonical and checked', () => {
   const rec = p.parseRecord(Buffer.from('AT  Clark\t+0.000000001 c +1.5-2 7'));
   assert.equal(String(rec.wire), 'AT Clark +0.000000001 c +1.5-2 7\n');
@@ -98,6 +116,7 @@ test('config: symmetric links, distinct addresses, http endpoint, default limits
     [(d) => { d.server[1].neighbours = []; }, /one-sided/],
     [(d) => { d.server[1].addr = '127.0.0.1:12001'; }, /already used/],
     [(d) => { d.server[1].name = 'A'; }, /defined twice/],
+    [(d) => { d.server[1].name = '\u00e9'.repeat(128); d.server[0].neighbours = [d.server[1].name]; }, /1-255 bytes/],
     [(d) => { d.places.base_url = 'https://x'; }, /http:\/\//],
     [(d) => { d.server[0].neighbours.push('Z'); }, /not a server/],
     [(d) => { d.limits = { extra: 1 }; }, /unknown/],

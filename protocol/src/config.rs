@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::framing::MAX_SERVER_NAME_BYTES;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -240,7 +241,7 @@ impl HerdConfig {
                 return Err(err(
                     Some(s.name.span()),
                     format!(
-                        "server name {name:?} must be non-empty with no whitespace or control characters"
+                        "server name {name:?} must be 1-{MAX_SERVER_NAME_BYTES} bytes with no whitespace or control characters"
                     ),
                 ));
             }
@@ -365,7 +366,9 @@ impl HerdConfig {
 
 /// Server names travel in lines split on whitespace, so they may hold none.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    !name.is_empty()
+        && name.len() <= MAX_SERVER_NAME_BYTES
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
@@ -454,6 +457,20 @@ neighbours = ["A"]
             );
             assert!(e.message.contains(words), "{e}");
         }
+    }
+
+    #[test]
+    fn server_names_are_bounded_in_bytes_not_characters() {
+        // "é" is two bytes: 127 of them and one "x" make exactly the cap.
+        let at_cap = format!("{}x", "é".repeat(MAX_SERVER_NAME_BYTES / 2));
+        assert_eq!(at_cap.len(), MAX_SERVER_NAME_BYTES);
+        let over = format!("{at_cap}y");
+        let rename = |name: &str| TWO.replace("\"B\"", &format!("\"{name}\""));
+        let c = HerdConfig::parse(&rename(&at_cap), "herd.toml").expect("a name at the cap");
+        assert!(c.server(&at_cap).is_some());
+        let e = HerdConfig::parse(&rename(&over), "herd.toml").expect_err("one byte past");
+        assert_eq!(e.line, Some(15), "{e}");
+        assert!(e.message.contains("must be 1-255 bytes"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,22 @@
 /// closes the connection that sent it.
 pub const MAX_LINE_BYTES: usize = 65_536;
 
+/// Longest server name a config may give (bytes). Server names travel in every `AT` line,
+/// so bounding them is what lets [`MAX_PEER_LINE_BYTES`] be a fixed number.
+pub const MAX_SERVER_NAME_BYTES: usize = 255;
+
+/// Longest skew an `AT` line made here can carry: sign, up to 21 integer digits (a client
+/// time is at most `u64::MAX` seconds and a server clock within about 10^19 seconds of the
+/// epoch, so the difference stays below 10^21 s), the point and nine fractional digits.
+pub const MAX_SKEW_BYTES: usize = 1 + 21 + 1 + 9;
+
+/// Longest line, without its terminator, that a peer link accepts. An `AT` line is its
+/// IAMAT with `IAMAT` replaced by `AT <server> <skew>` and spacing made canonical, so it is
+/// at most `MAX_SERVER_NAME_BYTES + MAX_SKEW_BYTES - 1` bytes longer than the IAMAT: a link
+/// must carry every record its server accepted from a client, or an IAMAT at the client cap
+/// would reset the link on every anti-entropy resend.
+pub const MAX_PEER_LINE_BYTES: usize = MAX_LINE_BYTES + MAX_SERVER_NAME_BYTES + MAX_SKEW_BYTES;
+
 /// Room [`LineBuffer::read_buf`] lends at first, and again once every line is consumed.
 pub const FIRST_READ: usize = 1024;
 /// The most room one read is lent: 16 KiB, as much as a busy pipelining client sends at once.

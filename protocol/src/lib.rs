@@ -26,7 +26,10 @@ pub mod time;
 pub use config::{
     BadPlacesUrl, ConfigError, HerdConfig, Limits, PlacesConfig, PlacesUrl, ServerConfig,
 };
-pub use framing::{LineBuffer, LineTooLong, MAX_LINE_BYTES};
+pub use framing::{
+    LineBuffer, LineTooLong, MAX_LINE_BYTES, MAX_PEER_LINE_BYTES, MAX_SERVER_NAME_BYTES,
+    MAX_SKEW_BYTES,
+};
 pub use message::{Command, Invalid, Record};
 pub use node::{ClientStep, Dial, Flood, HandshakeError, LinkId, Node, PeerStep, UnknownServer};
 pub use places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};

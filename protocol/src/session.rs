@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::reconnect_delay;
-use crate::framing::{LineBuffer, LineTooLong};
+use crate::framing::{LineBuffer, LineTooLong, MAX_PEER_LINE_BYTES};
 use crate::node::{ClientStep, HandshakeError, Node};
 use crate::places::{HttpResponse, PlacesCall, PlacesFailure, ResponseReader};
 
@@ -578,9 +578,10 @@ pub struct LinkReader {
 }
 
 impl LinkReader {
-    /// A reader that starts with `pending`, the bytes read past the HELLO.
+    /// A reader that starts with `pending`, the bytes read past the HELLO. Its lines may be
+    /// up to [`MAX_PEER_LINE_BYTES`] long: an `AT` line is longer than the IAMAT it came from.
     pub fn new(pending: &[u8]) -> Self {
-        let mut lines = LineBuffer::new();
+        let mut lines = LineBuffer::with_limit(MAX_PEER_LINE_BYTES);
         lines.extend(pending);
         LinkReader { lines, ended: None }
     }

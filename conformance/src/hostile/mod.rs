@@ -37,12 +37,6 @@ pub(crate) fn cases() -> Vec<Case> {
 const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
     (
         "*",
-        "iamat_at_cap_is_stored_and_flooded",
-        Gap::Always,
-        "a client line at the cap makes an AT line past the cap, which resets the peer link on every anti-entropy resend",
-    ),
-    (
-        "*",
         "non_reader_is_dropped",
         Gap::Always,
         "no backend drops a client that stops reading; it is only stalled (bounded), holding its slot forever",
@@ -64,12 +58,6 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         "at_fd_limit_server_does_not_spin",
         Gap::Always,
         SMOL_EMFILE,
-    ),
-    (
-        "node",
-        "endless_line_closes_with_bounded_memory",
-        Gap::Always,
-        "herd-node only half-closes a connection past the cap (socket.end()) and goes on reading and dropping what the client sends",
     ),
     (
         "compio",
