@@ -15,8 +15,8 @@ pub mod collect;
 pub mod languages;
 pub mod load;
 pub mod markdown;
-pub mod single;
 pub mod reliability;
+pub mod single;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

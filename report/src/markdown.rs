@@ -8,8 +8,8 @@
 
 mod method;
 mod performance;
-mod single;
 mod reliability;
+mod single;
 mod source;
 mod verdict;
 
