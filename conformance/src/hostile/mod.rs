@@ -71,12 +71,6 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         Gap::Always,
         "herd-node only half-closes a connection past the cap (socket.end()) and goes on reading and dropping what the client sends",
     ),
-    (
-        "compio",
-        "hundreds_of_connections_at_once",
-        Gap::UnderLoad,
-        "herd-compio leaves one of 300 simultaneous connections unanswered for 10 s in about two runs of three on an idle machine (found at the end of session 2, cause not yet known; `cargo run -p herd-conformance -- --backend compio --filter hundreds` reproduces it)",
-    ),
     // After smol's own entry for the same case: the first match wins.
     (
         "*",
