@@ -112,7 +112,11 @@ async fn worker(hub: Arc<Shared>, listener: StdListener, dials: bool) -> io::Res
             Some(Ok((stream, from))) => {
                 spawn(conn::client(Arc::clone(&hub), stream, from)).detach()
             }
-            Some(Err(e)) => hub.accept_failed(&e),
+            Some(Err(e)) => {
+                if let Some(pause) = hub.accept_failed(&e) {
+                    compio::time::sleep(pause).await;
+                }
+            }
             None => return Ok(()),
         }
     }

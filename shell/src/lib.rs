@@ -11,6 +11,7 @@
 //! runtime, one `SO_REUSEPORT` listener per thread with [`Server::bind_shared`]; readiness
 //! (`listening on <addr>`) is announced on the first successful bind.
 
+mod accept;
 mod args;
 mod gate;
 mod hub;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+pub use accept::RESOURCE_PAUSE;
 pub use args::{ServerArgs, SetupError};
 pub use gate::{ConnectionGate, Permit};
 pub use herd_protocol::HerdConfig;
