@@ -18,6 +18,7 @@ mod hub;
 mod log;
 mod server;
 mod shutdown;
+mod stall;
 
 use std::io;
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ pub use hub::{Client, Dialer, Hub, LinkHandle, LinkOutbox, Offer, OfferFn, PeerL
 pub use log::{Event, Logger};
 pub use server::{Server, now};
 pub use shutdown::Shutdown;
+pub use stall::{WRITE_STALL, write_all_within};
 
 /// The whole life of a backend binary: parse flags, load the config, install signal
 /// handlers, then hand over to `serve`, which builds the runtime, binds its listener(s)

@@ -42,10 +42,34 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         "a client line at the cap makes an AT line past the cap, which resets the peer link on every anti-entropy resend",
     ),
     (
-        "*",
+        "node",
         "non_reader_is_dropped",
         Gap::Always,
-        "no backend drops a client that stops reading; it is only stalled (bounded), holding its slot forever",
+        REFERENCE_NON_READER,
+    ),
+    (
+        "asyncio",
+        "non_reader_is_dropped",
+        Gap::Always,
+        REFERENCE_NON_READER,
+    ),
+    (
+        "uvloop",
+        "non_reader_is_dropped",
+        Gap::Always,
+        REFERENCE_NON_READER,
+    ),
+    (
+        "smol",
+        "non_reader_is_dropped",
+        Gap::Always,
+        "the client's write is bounded by WRITE_STALL as in every Rust shell, yet the server's end stays open past 15 s (cause not yet found)",
+    ),
+    (
+        "async-std",
+        "non_reader_is_dropped",
+        Gap::Always,
+        "the client's write is bounded by WRITE_STALL as in every Rust shell, yet the server's end stays open past 15 s (cause not yet found)",
     ),
     (
         "node",
@@ -72,6 +96,11 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         REFERENCE_SPIN,
     ),
 ];
+
+// The Rust shells drop a client whose reply waits past herd-shell's WRITE_STALL (stall.rs);
+// the reference herds were not changed with them.
+const REFERENCE_NON_READER: &str =
+    "a client that stops reading is stalled (bounded), not dropped, holding its slot";
 
 // The Rust shells pause after a resource error (herd-shell's accept.rs); the reference
 // herds' accept loops were not changed with them.
