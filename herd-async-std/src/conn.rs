@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
 use herd_protocol::ClientAction;
+use herd_shell::WRITE_STALL;
 
 use crate::{Shared, timed};
 
@@ -23,7 +24,7 @@ pub(crate) async fn client(hub: Arc<Shared>, mut stream: TcpStream, from: Socket
                 client.read(read);
             }
             ClientAction::Write(bytes) => {
-                let written = stream.write_all(bytes).await;
+                let written = timed(WRITE_STALL, stream.write_all(bytes)).await;
                 client.wrote(written);
             }
             ClientAction::AwaitFloods { within } => {

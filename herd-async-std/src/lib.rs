@@ -56,7 +56,11 @@ pub async fn serve(server: Server) -> io::Result<()> {
             Some(Ok((stream, from))) => {
                 async_std::task::spawn(conn::client(Arc::clone(&hub), stream, from));
             }
-            Some(Err(e)) => hub.accept_failed(&e),
+            Some(Err(e)) => {
+                if let Some(pause) = hub.accept_failed(&e) {
+                    async_std::task::sleep(pause).await;
+                }
+            }
             None => return Ok(()),
         }
     }

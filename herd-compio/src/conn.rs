@@ -11,6 +11,7 @@ use compio::BufResult;
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 use herd_protocol::ClientAction;
+use herd_shell::WRITE_STALL;
 
 use crate::{Shared, timed};
 
@@ -28,7 +29,7 @@ pub(crate) async fn client(hub: Arc<Shared>, mut stream: TcpStream, from: Socket
                 client.read(read);
             }
             ClientAction::Write(bytes) => {
-                let written = write_from(&mut stream, &mut owned, bytes).await;
+                let written = timed(WRITE_STALL, write_from(&mut stream, &mut owned, bytes)).await;
                 client.wrote(written);
             }
             ClientAction::AwaitFloods { within } => {

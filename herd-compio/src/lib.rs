@@ -48,6 +48,7 @@ async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> i
 /// Binds one listener per thread and serves `server` until its shutdown is triggered.
 pub fn serve(server: Server) -> io::Result<()> {
     let threads = server.threads;
+    let wakeable = remote_wakeable(&server);
     let hub = Shared::new(server, (), offer)?;
     let listeners = (0..threads)
         .map(|_| hub.server.bind_shared())
@@ -59,7 +60,10 @@ pub fn serve(server: Server) -> io::Result<()> {
             let hub = Arc::clone(&hub);
             std::thread::Builder::new()
                 .name(format!("compio-{i}"))
-                .spawn(move || Runtime::new()?.block_on(worker(hub, listener, i == 0)))
+                .spawn(move || {
+                    let runtime = Runtime::builder().sync_queue_size(wakeable).build()?;
+                    runtime.block_on(worker(hub, listener, i == 0))
+                })
         })
         .collect::<io::Result<Vec<_>>>()?;
     let mut result = Ok(());
@@ -70,6 +74,24 @@ pub fn serve(server: Server) -> io::Result<()> {
         result = result.and(outcome);
     }
     result
+}
+
+/// How many of one thread's tasks can be woken from another thread at once: every client
+/// (waiting for its floods to be written), every link writer (waiting on its queue) and
+/// the accept loop (waiting on shutdown), with room to spare.
+///
+/// compio queues a wake from another thread in a fixed-size queue and, when it is full,
+/// spins until the owning thread drains it. A link writer wakes every client waiting on
+/// its floods while holding the wait list's lock; if the owning thread meanwhile blocks on
+/// that lock (a client starting to wait), neither thread moves again: a crowd of 300
+/// clients on one thread and the default queue of 64 hung a whole thread. A task sits in
+/// the queue at most once, so a queue as long as the tasks that can be in it never fills.
+fn remote_wakeable(server: &Server) -> usize {
+    let neighbours = server
+        .config
+        .server(&server.name)
+        .map_or(0, |s| s.neighbours.len());
+    server.config.limits.max_connections + 4 * neighbours + 16
 }
 
 /// One thread: accept on its own listener until shutdown; the first also dials.
@@ -90,7 +112,11 @@ async fn worker(hub: Arc<Shared>, listener: StdListener, dials: bool) -> io::Res
             Some(Ok((stream, from))) => {
                 spawn(conn::client(Arc::clone(&hub), stream, from)).detach()
             }
-            Some(Err(e)) => hub.accept_failed(&e),
+            Some(Err(e)) => {
+                if let Some(pause) = hub.accept_failed(&e) {
+                    compio::time::sleep(pause).await;
+                }
+            }
             None => return Ok(()),
         }
     }

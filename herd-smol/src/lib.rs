@@ -61,7 +61,11 @@ pub async fn serve(ex: Arc<Executor<'static>>, server: Server) -> io::Result<()>
                 let client = conn::client(Arc::clone(&hub), stream, from);
                 hub.handle.spawn(client).detach();
             }
-            Some(Err(e)) => hub.accept_failed(&e),
+            Some(Err(e)) => {
+                if let Some(pause) = hub.accept_failed(&e) {
+                    smol::Timer::after(pause).await;
+                }
+            }
             None => return Ok(()),
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herd_protocol::ClientAction;
-use herd_shell::Client;
+use herd_shell::{Client, WRITE_STALL, write_all_within};
 
 use crate::Link;
 
@@ -21,7 +21,7 @@ pub(crate) fn client(mut client: Client<Link, TcpStream>, mut stream: TcpStream)
                 client.read(read);
             }
             ClientAction::Write(bytes) => {
-                let written = stream.write_all(bytes);
+                let written = write_all_within(&mut stream, bytes, WRITE_STALL);
                 client.wrote(written);
             }
             ClientAction::AwaitFloods { within } => client.floods_written_blocking(within),
@@ -48,6 +48,7 @@ pub(crate) fn client(mut client: Client<Link, TcpStream>, mut stream: TcpStream)
                 client.read(read);
             }
             ClientAction::Peer { peer, pending } => {
+                let _ = stream.set_write_timeout(None);
                 let hub = Arc::clone(client.hub());
                 return crate::link::run(&hub, stream, &peer, client.conn(), &pending);
             }

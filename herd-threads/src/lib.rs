@@ -71,7 +71,9 @@ pub fn serve(server: Server) -> io::Result<()> {
         let (mut stream, from) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                hub.accept_failed(&e);
+                if let Some(pause) = hub.accept_failed(&e) {
+                    std::thread::sleep(pause);
+                }
                 continue;
             }
         };

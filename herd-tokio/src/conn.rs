@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use herd_protocol::ClientAction;
+use herd_shell::WRITE_STALL;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,7 +24,7 @@ pub(crate) async fn client(hub: Arc<Shared>, mut stream: TcpStream, from: Socket
                 client.read(read);
             }
             ClientAction::Write(bytes) => {
-                let written = stream.write_all(bytes).await;
+                let written = timed(WRITE_STALL, stream.write_all(bytes)).await;
                 client.wrote(written);
             }
             ClientAction::AwaitFloods { within } => {

@@ -53,7 +53,9 @@ pub async fn serve(server: Server) -> io::Result<()> {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, from)) => drop(tokio::spawn(conn::client(Arc::clone(&hub), stream, from))),
-                Err(e) => hub.accept_failed(&e),
+                Err(e) => if let Some(pause) = hub.accept_failed(&e) {
+                    tokio::time::sleep(pause).await;
+                },
             },
             () = shutdown.wait() => return Ok(()),
         }

@@ -173,13 +173,15 @@ impl<L: Clone, H> Hub<L, H> {
         dials.into_iter().map(Dialer::new).collect()
     }
 
-    /// Accepting a connection failed (out of descriptors and the like): logged; the next
-    /// accept may succeed.
-    pub fn accept_failed(&self, error: &io::Error) {
-        let error = error.to_string();
+    /// Accepting a connection failed (out of descriptors and the like): logged. Returns how
+    /// long the accept loop pauses before the next accept, if at all (`accept.rs`).
+    #[must_use]
+    pub fn accept_failed(&self, error: &io::Error) -> Option<Duration> {
+        let reason = error.to_string();
         self.server
             .log
-            .event(now(), Event::AcceptFailed { error: &error });
+            .event(now(), Event::AcceptFailed { error: &reason });
+        crate::accept::pause_after(error)
     }
 
     /// Queues floods without waiting, with `node` (locked) the one that made them, and adds

@@ -67,7 +67,9 @@ fn connection_ids_start_at_one_and_accept_errors_are_not_connections() {
         Some(BUSY_REPLY),
         "past max_connections the busy line is the answer"
     );
-    hub.accept_failed(&io::Error::other("too many open files"));
+    assert_eq!(hub.accept_failed(&io::Error::other("not a resource")), None);
+    let emfile = io::Error::from_raw_os_error(24);
+    assert_eq!(hub.accept_failed(&emfile), Some(crate::RESOURCE_PAUSE));
 
     let ClientAction::Read(room) = client.poll() else {
         panic!("a new connection reads first")
@@ -90,7 +92,8 @@ fn connection_ids_start_at_one_and_accept_errors_are_not_connections() {
     let want = [
         "conn 1 accepted from 127.0.0.1:5000",
         "refused 127.0.0.1:5000: 1 connections open",
-        "accept failed: too many open files",
+        "accept failed: not a resource",
+        "accept failed: Too many open files",
         "conn 1 in: IAMAT c +1+1 10",
         "conn 1 out (",
         "conn 1 closed: client closed",

@@ -11,18 +11,21 @@
 //! runtime, one `SO_REUSEPORT` listener per thread with [`Server::bind_shared`]; readiness
 //! (`listening on <addr>`) is announced on the first successful bind.
 
+mod accept;
 mod args;
 mod gate;
 mod hub;
 mod log;
 mod server;
 mod shutdown;
+mod stall;
 
 use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+pub use accept::RESOURCE_PAUSE;
 pub use args::{ServerArgs, SetupError};
 pub use gate::{ConnectionGate, Permit};
 pub use herd_protocol::HerdConfig;
@@ -30,6 +33,7 @@ pub use hub::{Client, Dialer, Hub, LinkHandle, LinkOutbox, Offer, OfferFn, PeerL
 pub use log::{Event, Logger};
 pub use server::{Server, now};
 pub use shutdown::Shutdown;
+pub use stall::{WRITE_STALL, write_all_within};
 
 /// The whole life of a backend binary: parse flags, load the config, install signal
 /// handlers, then hand over to `serve`, which builds the runtime, binds its listener(s)

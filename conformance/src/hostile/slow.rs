@@ -85,8 +85,10 @@ const DROP_LIMIT: Duration = Duration::from_secs(15);
 /// Whether the server still holds its end of the connection `client` has open to it:
 /// its socket in the kernel's TCP table is still ESTABLISHED (a server that closed it
 /// leaves it in a FIN state, or gone).
-fn server_end_open(client: &Client) -> anyhow::Result<bool> {
-    let (ours, theirs) = (client.stream().local_addr()?, client.stream().peer_addr()?);
+/// `ends` is (the client's address, the server's), taken while connected: once the server
+/// resets the connection the client's socket no longer knows its peer.
+fn server_end_open(ends: (std::net::SocketAddr, std::net::SocketAddr)) -> anyhow::Result<bool> {
+    let (ours, theirs) = ends;
     let hex = |a: std::net::SocketAddr| match a {
         std::net::SocketAddr::V4(v4) => {
             format!(
@@ -108,16 +110,17 @@ fn server_end_open(client: &Client) -> anyhow::Result<bool> {
 fn non_reader_is_dropped(ctx: &Ctx) -> anyhow::Result<()> {
     let mut bed = Bed::start(ctx, PlacesSpec::Unreachable, 1_000)?;
     let hog = bed.connect()?;
+    let ends = (hog.stream().local_addr()?, hog.stream().peer_addr()?);
     push_until_stalled(&hog, b"BOGUS never-read\n")?;
     ensure!(
-        server_end_open(&hog)?,
+        server_end_open(ends)?,
         "test setup: the server's end is not found"
     );
     bed.served()?;
     eventually(
         DROP_LIMIT,
         "the server drops a client that never reads",
-        || Ok(!server_end_open(&hog)?),
+        || Ok(!server_end_open(ends)?),
     )?;
     drop(hog);
     bed.finish()
