@@ -108,10 +108,12 @@ pub enum ClientAction<'a, S> {
     Close(Closed),
 }
 
-/// What waits until the replies already due are written.
+/// What waits until the replies already due are written. The places call is boxed, as is
+/// the exchange below: a session spends most of its life idle, in a task or on a stack that
+/// holds it inline, and places calls are rare next to the lines that need neither.
 #[derive(Debug)]
 enum Then {
-    Places(PlacesCall),
+    Places(Box<PlacesCall>),
     Peer(Arc<str>),
     Close(Closed),
 }
@@ -124,15 +126,20 @@ pub struct ClientSession<S> {
     out: Vec<u8>,
     then: Option<Then>,
     /// The places call under way; while it is, every I/O the session asks for is its.
-    exchange: Option<PlacesExchange>,
+    exchange: Option<Box<PlacesExchange>>,
     places: Option<S>,
     /// When the replies in `out` stop waiting for their floods.
     flood_deadline: Option<Instant>,
 }
 
 /// Output buffers larger than this are given back after their write, so a connection
-/// that once received a long reply does not keep its memory while idle.
-const KEEP_OUTPUT: usize = 16 * 1024;
+/// that once received a long reply (a places answer) does not keep its memory while idle;
+/// the replies of a pipelined burst of IAMATs fit.
+const KEEP_OUTPUT: usize = 2 * 1024;
+
+/// Link outboxes larger than this are given back after their write (an anti-entropy
+/// snapshot, or a backlog).
+const KEEP_LINK_OUTPUT: usize = 64 * 1024;
 
 impl<S> Default for ClientSession<S> {
     fn default() -> Self {
@@ -176,7 +183,8 @@ impl<S> ClientSession<S> {
                         core.places_failed(e);
                     }
                     if let Some(ex) = self.exchange.take() {
-                        self.out.extend_from_slice(&ex.call.finish(outcome));
+                        let reply = ex.call.finish(outcome);
+                        self.push_reply(reply);
                     }
                     self.advance(core);
                 }
@@ -197,7 +205,7 @@ impl<S> ClientSession<S> {
         match self.then.take() {
             None => ClientAction::Read(self.lines.read_buf()),
             Some(Then::Places(call)) => {
-                self.exchange = Some(call.exchange(self.places.is_some()));
+                self.exchange = Some(Box::new(call.exchange(self.places.is_some())));
                 self.poll(now, core)
             }
             Some(Then::Peer(peer)) => ClientAction::Peer {
@@ -277,6 +285,16 @@ impl<S> ClientSession<S> {
         self.then = Some(Then::Close(why));
     }
 
+    /// Queues a reply; the first of a write is kept as the output buffer itself (no copy,
+    /// and no buffer held between writes beyond what the replies needed).
+    fn push_reply(&mut self, reply: Vec<u8>) {
+        if self.out.is_empty() && self.out.capacity() < reply.capacity() {
+            self.out = reply;
+        } else {
+            self.out.extend_from_slice(&reply);
+        }
+    }
+
     /// Handles buffered lines until one needs something other than a reply.
     fn advance(&mut self, core: &mut impl ClientCore) {
         if self.then.is_some() {
@@ -289,10 +307,10 @@ impl<S> ClientSession<S> {
             };
             match core.line(line) {
                 ClientStep::Silent => {}
-                ClientStep::Reply(reply) => self.out.extend_from_slice(&reply),
-                ClientStep::Places(call) => return self.then = Some(Then::Places(call)),
+                ClientStep::Reply(reply) => self.push_reply(reply),
+                ClientStep::Places(call) => return self.then = Some(Then::Places(Box::new(call))),
                 ClientStep::Peer { peer, reply } => {
-                    self.out.extend_from_slice(&reply);
+                    self.push_reply(reply);
                     return self.then = Some(Then::Peer(peer));
                 }
                 ClientStep::Close(e) => {
@@ -648,7 +666,7 @@ impl Outbox {
     /// (the snapshot is not counted: it was never queued).
     pub fn written(&mut self) -> u64 {
         self.buf.clear();
-        if self.buf.capacity() > 4 * KEEP_OUTPUT {
+        if self.buf.capacity() > KEEP_LINK_OUTPUT {
             self.buf = Vec::new();
         }
         std::mem::take(&mut self.lines)
