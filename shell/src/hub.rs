@@ -28,6 +28,14 @@ use crate::gate::{ConnectionGate, Permit};
 use crate::log::Event;
 use crate::server::{Server, now};
 
+/// Stack size of every thread a thread-per-connection backend starts (herd-threads): 256
+/// KiB, an eighth of std's 2 MiB default. Reads go straight into each session's small line
+/// buffer, replies and places answers are built on the heap, and the session is small
+/// inline, so a connection thread touches only a few pages of it: a thread's share of
+/// resident memory is the pages it touches, not this reservation, which only bounds how
+/// deep a thread may recurse (the places JSON is parsed on it).
+pub const THREAD_STACK_BYTES: usize = 256 * 1024;
+
 /// What a shell's link queue did with a line it was offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
