@@ -191,25 +191,28 @@ impl<L: Clone, H> Hub<L, H> {
     }
 
     /// Queues floods without waiting, with `node` (locked) the one that made them, and adds
-    /// each queued line to `waits`. A link whose queue is full is reset, which releases its
-    /// waiters; it catches up by anti-entropy when it returns.
+    /// each queued line to `waits`, if anyone waits. A link whose queue is full is reset,
+    /// which releases its waiters; it catches up by anti-entropy when it returns. `floods`
+    /// is left empty, its room kept for the next line (no allocation per line).
     fn send(
         &self,
         node: &mut Node<LinkHandle<L>>,
-        floods: Vec<Flood<LinkHandle<L>>>,
-        waits: &mut FloodWaits,
+        floods: &mut Vec<Flood<LinkHandle<L>>>,
+        mut waits: Option<&mut FloodWaits>,
     ) {
         for Flood {
             peer,
             link_id,
             link,
             wire,
-        } in floods
+        } in floods.drain(..)
         {
             match (self.offer)(&link.tx, wire) {
                 Offer::Queued => {
                     let seq = link.progress.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                    waits.add(&link.progress, seq);
+                    if let Some(waits) = waits.as_deref_mut() {
+                        waits.add(&link.progress, seq);
+                    }
                 }
                 Offer::Full => {
                     self.server
@@ -224,12 +227,17 @@ impl<L: Clone, H> Hub<L, H> {
         }
     }
 
-    fn client_line(&self, conn: u64, line: &[u8], waits: &mut FloodWaits) -> ClientStep {
+    fn client_line(
+        &self,
+        conn: u64,
+        line: &[u8],
+        waits: &mut FloodWaits,
+        floods: &mut Vec<Flood<LinkHandle<L>>>,
+    ) -> ClientStep {
         self.server.log.event(now(), Event::Input { conn, line });
-        let mut floods = Vec::new();
         let mut node = self.node();
-        let step = node.client_line(line, now(), &mut floods);
-        self.send(&mut node, floods, waits);
+        let step = node.client_line(line, now(), floods);
+        self.send(&mut node, floods, Some(waits));
         step
     }
 }
@@ -251,6 +259,7 @@ impl<L: Clone, H> Hub<L, H> {
             conn,
             session: ClientSession::new(),
             waits: FloodWaits::default(),
+            floods: Vec::new(),
             _permit: permit,
         })
     }
@@ -278,6 +287,7 @@ impl<L: Clone, H> Hub<L, H> {
             id,
             reader: LinkReader::new(pending),
             progress: Arc::clone(&progress),
+            floods: Vec::new(),
         };
         let out = LinkOutbox {
             out: Outbox::new(snapshot),
@@ -294,6 +304,8 @@ pub struct Client<L, S, H = ()> {
     conn: u64,
     session: ClientSession<S>,
     waits: FloodWaits,
+    /// Room for the floods of one line, reused from line to line.
+    floods: Vec<Flood<LinkHandle<L>>>,
     _permit: Permit,
 }
 
@@ -302,11 +314,13 @@ struct Core<'h, L, H> {
     hub: &'h Hub<L, H>,
     conn: u64,
     waits: &'h mut FloodWaits,
+    floods: &'h mut Vec<Flood<LinkHandle<L>>>,
 }
 
 impl<L: Clone, H> ClientCore for Core<'_, L, H> {
     fn line(&mut self, line: &[u8]) -> ClientStep {
-        self.hub.client_line(self.conn, line, self.waits)
+        self.hub
+            .client_line(self.conn, line, self.waits, self.floods)
     }
 
     fn floods_pending(&mut self) -> bool {
@@ -348,6 +362,7 @@ impl<L: Clone, S, H> Client<L, S, H> {
             hub: &self.hub,
             conn: self.conn,
             waits: &mut self.waits,
+            floods: &mut self.floods,
         };
         let action = self.session.poll(Instant::now(), &mut core);
         let (log, conn) = (&self.hub.server.log, self.conn);
@@ -374,6 +389,7 @@ impl<L: Clone, S, H> Client<L, S, H> {
             hub: &self.hub,
             conn: self.conn,
             waits: &mut self.waits,
+            floods: &mut self.floods,
         };
         self.session.read(read, &mut core);
     }
@@ -413,19 +429,20 @@ pub struct PeerLink<L, H = ()> {
     id: LinkId,
     reader: LinkReader,
     progress: Arc<LinkProgress>,
+    /// Room for the floods of one line, reused from line to line.
+    floods: Vec<Flood<LinkHandle<L>>>,
 }
 
 impl<L: Clone, H> PeerLink<L, H> {
     /// Handles every line read so far, then lends room for the next read; or says why the
     /// link has ended.
     pub fn poll(&mut self) -> Result<&mut [u8], LinkEnd> {
-        let (hub, peer) = (&self.hub, &self.peer);
+        let (hub, peer, floods) = (&self.hub, &self.peer, &mut self.floods);
         self.reader.poll(|line| {
-            let mut floods = Vec::new();
             let mut node = hub.node();
-            let step = node.peer_line(peer, line, &mut floods);
+            let step = node.peer_line(peer, line, floods);
             // Nobody waits for news passed on: the server that acknowledged it wrote it here.
-            hub.send(&mut node, floods, &mut FloodWaits::default());
+            hub.send(&mut node, floods, None);
             drop(node);
             let outcome = step.describe();
             hub.server.log.event(
