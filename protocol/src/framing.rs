@@ -10,9 +10,9 @@
 pub const MAX_LINE_BYTES: usize = 65_536;
 
 /// Room [`LineBuffer::read_buf`] lends at first, and again once reads come back short: an
-/// IAMAT line is about 50 bytes, so an idle or strict client's reads fit in this many, and
-/// it is all an idle connection's line buffer holds.
-pub const FIRST_READ: usize = 256;
+/// IAMAT line is about 50-70 bytes, so an idle or strict client's reads fit in this many,
+/// and it is all an idle connection's line buffer holds.
+pub const FIRST_READ: usize = 128;
 /// The most room one read is lent: 16 KiB, as much as a busy pipelining client sends at once.
 pub const MAX_READ: usize = 16 * 1024;
 

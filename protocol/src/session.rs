@@ -132,11 +132,6 @@ pub struct ClientSession<S> {
     flood_deadline: Option<Instant>,
 }
 
-/// Output buffers larger than this are given back after their write, so a connection
-/// that once received a long reply (a places answer) does not keep its memory while idle;
-/// the replies of a pipelined burst of IAMATs fit.
-const KEEP_OUTPUT: usize = 2 * 1024;
-
 /// Link outboxes larger than this are given back after their write (an anti-entropy
 /// snapshot, or a backlog).
 const KEEP_LINK_OUTPUT: usize = 64 * 1024;
@@ -263,10 +258,9 @@ impl<S> ClientSession<S> {
         if let Some(ex) = &mut self.exchange {
             return ex.wrote(written);
         }
-        self.out.clear();
-        if self.out.capacity() > KEEP_OUTPUT {
-            self.out = Vec::new();
-        }
+        // Given back: the next write's first reply becomes the buffer (`push_reply`), so
+        // this costs no allocation, and an idle connection holds no output buffer at all.
+        self.out = Vec::new();
         if let Err(e) = written
             && !matches!(self.then, Some(Then::Close(_)))
         {
@@ -285,8 +279,7 @@ impl<S> ClientSession<S> {
         self.then = Some(Then::Close(why));
     }
 
-    /// Queues a reply; the first of a write is kept as the output buffer itself (no copy,
-    /// and no buffer held between writes beyond what the replies needed).
+    /// Queues a reply; the first of a write becomes the output buffer itself (no copy).
     fn push_reply(&mut self, reply: Vec<u8>) {
         if self.out.is_empty() && self.out.capacity() < reply.capacity() {
             self.out = reply;

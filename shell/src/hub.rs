@@ -259,7 +259,6 @@ impl<L: Clone, H> Hub<L, H> {
             conn,
             session: ClientSession::new(),
             waits: FloodWaits::default(),
-            floods: Vec::new(),
             _permit: permit,
         })
     }
@@ -304,8 +303,6 @@ pub struct Client<L, S, H = ()> {
     conn: u64,
     session: ClientSession<S>,
     waits: FloodWaits,
-    /// Room for the floods of one line, reused from line to line.
-    floods: Vec<Flood<LinkHandle<L>>>,
     _permit: Permit,
 }
 
@@ -314,13 +311,14 @@ struct Core<'h, L, H> {
     hub: &'h Hub<L, H>,
     conn: u64,
     waits: &'h mut FloodWaits,
-    floods: &'h mut Vec<Flood<LinkHandle<L>>>,
 }
 
 impl<L: Clone, H> ClientCore for Core<'_, L, H> {
     fn line(&mut self, line: &[u8]) -> ClientStep {
+        // A fresh `Vec` per line, not one kept per client: thousands of idle clients would
+        // each keep the room of their last line's floods.
         self.hub
-            .client_line(self.conn, line, self.waits, self.floods)
+            .client_line(self.conn, line, self.waits, &mut Vec::new())
     }
 
     fn floods_pending(&mut self) -> bool {
@@ -362,7 +360,6 @@ impl<L: Clone, S, H> Client<L, S, H> {
             hub: &self.hub,
             conn: self.conn,
             waits: &mut self.waits,
-            floods: &mut self.floods,
         };
         let action = self.session.poll(Instant::now(), &mut core);
         let (log, conn) = (&self.hub.server.log, self.conn);
@@ -389,7 +386,6 @@ impl<L: Clone, S, H> Client<L, S, H> {
             hub: &self.hub,
             conn: self.conn,
             waits: &mut self.waits,
-            floods: &mut self.floods,
         };
         self.session.read(read, &mut core);
     }
