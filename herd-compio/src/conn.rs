@@ -76,6 +76,11 @@ pub(crate) async fn read_into(
 ) -> io::Result<usize> {
     let mut buf = std::mem::take(owned);
     buf.clear();
+    // The kernel fills the buffer's whole capacity: never more than `room`, or bytes past
+    // it would be read and dropped (a write may have grown the buffer).
+    if buf.capacity() > room.len() {
+        buf = Vec::with_capacity(room.len());
+    }
     buf.reserve(room.len());
     let BufResult(read, buf) = stream.read(buf).await;
     *owned = buf;

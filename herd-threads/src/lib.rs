@@ -21,10 +21,8 @@ use herd_shell::{Event, Hub, Offer, Server, now};
 /// How the node reaches a peer link: the queue its writer thread drains.
 type Link = SyncSender<Arc<[u8]>>;
 
-/// Stack size of every thread this backend starts: reads go straight into each session's
-/// small buffer and replies are built on the heap, so 256 KiB (an eighth of std's default)
-/// keeps thousands of connection threads cheap without risking overflow.
-const STACK_BYTES: usize = 256 * 1024;
+/// Stack size of every thread this backend starts: the shared, stated size (256 KiB).
+const STACK_BYTES: usize = herd_shell::THREAD_STACK_BYTES;
 
 /// What every thread of this server shares.
 type Shared = Hub<Link>;

@@ -25,8 +25,10 @@ pub const MAX_SKEW_BYTES: usize = 1 + 21 + 1 + 9;
 /// would reset the link on every anti-entropy resend.
 pub const MAX_PEER_LINE_BYTES: usize = MAX_LINE_BYTES + MAX_SERVER_NAME_BYTES + MAX_SKEW_BYTES;
 
-/// Room [`LineBuffer::read_buf`] lends at first, and again once every line is consumed.
-pub const FIRST_READ: usize = 1024;
+/// Room [`LineBuffer::read_buf`] lends at first, and again once reads come back short: an
+/// IAMAT line is about 50-70 bytes, so an idle or strict client's reads fit in this many,
+/// and it is all an idle connection's line buffer holds.
+pub const FIRST_READ: usize = 128;
 /// The most room one read is lent: 16 KiB, as much as a busy pipelining client sends at once.
 pub const MAX_READ: usize = 16 * 1024;
 
@@ -47,6 +49,13 @@ pub struct LineBuffer {
     filled: usize,
     /// How far `buf[start..]` has already been searched for `\n`.
     scanned: usize,
+    /// The room the next read is lent, learned from the reads before it: doubled when a
+    /// read fills all it was lent (more was probably waiting), halved when one comes back
+    /// with under a quarter of it (unless the read before filled its room: that short read
+    /// is the tail of a burst), always within [`FIRST_READ`]..=[`MAX_READ`].
+    room: usize,
+    /// Whether the last read filled all the room it was lent.
+    last_full: bool,
     limit: usize,
 }
 
@@ -68,6 +77,8 @@ impl LineBuffer {
             start: 0,
             filled: 0,
             scanned: 0,
+            room: FIRST_READ,
+            last_full: false,
             limit,
         }
     }
@@ -82,22 +93,27 @@ impl LineBuffer {
     /// Room to read into directly, so a connection needs no read buffer of its own; report
     /// how much arrived with [`LineBuffer::filled`].
     ///
-    /// The room starts at [`FIRST_READ`] bytes and doubles, up to [`MAX_READ`], only while
-    /// an incomplete line fills what is pending: an idle connection, or one whose lines are
-    /// short, holds about [`FIRST_READ`] bytes, and a buffer that has grown for a long line
-    /// is given back once that line is consumed.
+    /// The room starts at [`FIRST_READ`] bytes. It grows, up to [`MAX_READ`], while reads
+    /// fill all of it (a pipelining client: its whole burst then arrives in one read, and
+    /// its replies leave in one write) and while an incomplete line fills what is pending;
+    /// it shrinks back as reads come back short. An idle connection, or one whose lines
+    /// are short and few, holds about [`FIRST_READ`] bytes, and a buffer that has grown is
+    /// given back once its lines are consumed and the reads have shrunk.
     pub fn read_buf(&mut self) -> &mut [u8] {
         self.buf.truncate(self.filled);
         self.compact();
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
-            if self.buf.capacity() > 4 * FIRST_READ {
-                self.buf.shrink_to(FIRST_READ);
+            if self.buf.capacity() > 2 * self.room.max(FIRST_READ) {
+                self.buf.shrink_to(self.room);
             }
         }
         let pending = self.buf.len() - self.start;
-        let room = pending.next_power_of_two().clamp(FIRST_READ, MAX_READ);
+        let room = pending
+            .next_power_of_two()
+            .max(self.room)
+            .clamp(FIRST_READ, MAX_READ);
         self.filled = self.buf.len();
         self.buf.resize(self.filled + room, 0);
         &mut self.buf[self.filled..]
@@ -105,6 +121,14 @@ impl LineBuffer {
 
     /// `n` bytes were read into the room [`LineBuffer::read_buf`] lent.
     pub fn filled(&mut self, n: usize) {
+        let lent = self.buf.len() - self.filled;
+        let full = lent > 0 && n >= lent;
+        if full {
+            self.room = (lent * 2).min(MAX_READ);
+        } else if n < lent / 4 && !self.last_full {
+            self.room = (self.room / 2).max(FIRST_READ);
+        }
+        self.last_full = full;
         self.filled = (self.filled + n).min(self.buf.len());
         self.buf.truncate(self.filled);
     }
@@ -290,17 +314,65 @@ mod tests {
             buf.buf.capacity() >= 40_000,
             "grew while the line was incomplete"
         );
+        // Short reads from now on: the room halves with each, back to the first size.
+        let mut rooms = Vec::new();
+        for _ in 0..8 {
+            let room = buf.read_buf();
+            rooms.push(room.len());
+            room[..2].copy_from_slice(b"a\n");
+            buf.filled(2);
+            assert_eq!(buf.next_line(), Some(Ok(&b"a"[..])));
+        }
+        assert!(rooms.windows(2).all(|w| w[1] <= w[0]), "{rooms:?}");
         assert_eq!(
             buf.read_buf().len(),
             FIRST_READ,
-            "all consumed: small again"
+            "all consumed, reads short: small again ({rooms:?})"
         );
         assert!(
-            buf.buf.capacity() <= 4 * FIRST_READ,
+            buf.buf.capacity() <= 2 * FIRST_READ,
             "and the memory given back"
         );
         buf.filled(0);
         assert!(buf.pending().is_empty(), "lent room is not data");
+    }
+
+    #[test]
+    fn reads_that_fill_the_room_grow_it_so_a_burst_arrives_in_one_read() {
+        let mut buf = LineBuffer::new();
+        let line = b"IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503\n";
+        let burst: Vec<u8> = line.iter().copied().cycle().take(line.len() * 16).collect();
+        // A client that sends bursts of 16 lines: the first bursts take several reads,
+        // later ones one read each.
+        let mut reads_per_burst = Vec::new();
+        for _ in 0..6 {
+            let (mut rest, mut reads, mut lines) = (&burst[..], 0, 0);
+            while !rest.is_empty() {
+                let room = buf.read_buf();
+                let n = room.len().min(rest.len());
+                room[..n].copy_from_slice(&rest[..n]);
+                buf.filled(n);
+                rest = &rest[n..];
+                reads += 1;
+                while let Some(Ok(_)) = buf.next_line() {
+                    lines += 1;
+                }
+            }
+            assert_eq!(lines, 16);
+            reads_per_burst.push(reads);
+        }
+        assert!(reads_per_burst[0] > 1, "{reads_per_burst:?}");
+        assert_eq!(reads_per_burst[5], 1, "{reads_per_burst:?}");
+        assert!(buf.read_buf().len() <= MAX_READ);
+        buf.filled(0);
+        // An idle client: one short line, and the room stays at the first size.
+        let mut idle = LineBuffer::new();
+        let room = idle.read_buf();
+        room[..line.len()].copy_from_slice(line);
+        idle.filled(line.len());
+        assert!(idle.next_line().is_some());
+        assert_eq!(idle.read_buf().len(), FIRST_READ);
+        assert!(idle.buf.capacity() <= FIRST_READ);
     }
 
     #[test]

@@ -108,10 +108,12 @@ pub enum ClientAction<'a, S> {
     Close(Closed),
 }
 
-/// What waits until the replies already due are written.
+/// What waits until the replies already due are written. The places call is boxed, as is
+/// the exchange below: a session spends most of its life idle, in a task or on a stack that
+/// holds it inline, and places calls are rare next to the lines that need neither.
 #[derive(Debug)]
 enum Then {
-    Places(PlacesCall),
+    Places(Box<PlacesCall>),
     Peer(Arc<str>),
     Close(Closed),
 }
@@ -124,15 +126,15 @@ pub struct ClientSession<S> {
     out: Vec<u8>,
     then: Option<Then>,
     /// The places call under way; while it is, every I/O the session asks for is its.
-    exchange: Option<PlacesExchange>,
+    exchange: Option<Box<PlacesExchange>>,
     places: Option<S>,
     /// When the replies in `out` stop waiting for their floods.
     flood_deadline: Option<Instant>,
 }
 
-/// Output buffers larger than this are given back after their write, so a connection
-/// that once received a long reply does not keep its memory while idle.
-const KEEP_OUTPUT: usize = 16 * 1024;
+/// Link outboxes larger than this are given back after their write (an anti-entropy
+/// snapshot, or a backlog).
+const KEEP_LINK_OUTPUT: usize = 64 * 1024;
 
 impl<S> Default for ClientSession<S> {
     fn default() -> Self {
@@ -176,7 +178,8 @@ impl<S> ClientSession<S> {
                         core.places_failed(e);
                     }
                     if let Some(ex) = self.exchange.take() {
-                        self.out.extend_from_slice(&ex.call.finish(outcome));
+                        let reply = ex.call.finish(outcome);
+                        self.push_reply(reply);
                     }
                     self.advance(core);
                 }
@@ -197,7 +200,7 @@ impl<S> ClientSession<S> {
         match self.then.take() {
             None => ClientAction::Read(self.lines.read_buf()),
             Some(Then::Places(call)) => {
-                self.exchange = Some(call.exchange(self.places.is_some()));
+                self.exchange = Some(Box::new(call.exchange(self.places.is_some())));
                 self.poll(now, core)
             }
             Some(Then::Peer(peer)) => ClientAction::Peer {
@@ -255,10 +258,9 @@ impl<S> ClientSession<S> {
         if let Some(ex) = &mut self.exchange {
             return ex.wrote(written);
         }
-        self.out.clear();
-        if self.out.capacity() > KEEP_OUTPUT {
-            self.out = Vec::new();
-        }
+        // Given back: the next write's first reply becomes the buffer (`push_reply`), so
+        // this costs no allocation, and an idle connection holds no output buffer at all.
+        self.out = Vec::new();
         if let Err(e) = written
             && !matches!(self.then, Some(Then::Close(_)))
         {
@@ -277,6 +279,15 @@ impl<S> ClientSession<S> {
         self.then = Some(Then::Close(why));
     }
 
+    /// Queues a reply; the first of a write becomes the output buffer itself (no copy).
+    fn push_reply(&mut self, reply: Vec<u8>) {
+        if self.out.is_empty() && self.out.capacity() < reply.capacity() {
+            self.out = reply;
+        } else {
+            self.out.extend_from_slice(&reply);
+        }
+    }
+
     /// Handles buffered lines until one needs something other than a reply.
     fn advance(&mut self, core: &mut impl ClientCore) {
         if self.then.is_some() {
@@ -289,10 +300,10 @@ impl<S> ClientSession<S> {
             };
             match core.line(line) {
                 ClientStep::Silent => {}
-                ClientStep::Reply(reply) => self.out.extend_from_slice(&reply),
-                ClientStep::Places(call) => return self.then = Some(Then::Places(call)),
+                ClientStep::Reply(reply) => self.push_reply(reply),
+                ClientStep::Places(call) => return self.then = Some(Then::Places(Box::new(call))),
                 ClientStep::Peer { peer, reply } => {
-                    self.out.extend_from_slice(&reply);
+                    self.push_reply(reply);
                     return self.then = Some(Then::Peer(peer));
                 }
                 ClientStep::Close(e) => {
@@ -649,7 +660,7 @@ impl Outbox {
     /// (the snapshot is not counted: it was never queued).
     pub fn written(&mut self) -> u64 {
         self.buf.clear();
-        if self.buf.capacity() > 4 * KEEP_OUTPUT {
+        if self.buf.capacity() > KEEP_LINK_OUTPUT {
             self.buf = Vec::new();
         }
         std::mem::take(&mut self.lines)

@@ -735,3 +735,17 @@ fn a_reply_waiting_for_floods_goes_when_the_link_ends_or_the_wait_times_out() {
         ClientAction::Connect { .. }
     ));
 }
+
+/// What an idle connection holds inline (in its task, or on its thread's stack): the
+/// places call and its exchange are boxed, so they cost nothing while none is under way.
+#[test]
+fn an_idle_session_is_small_inline() {
+    let inline = std::mem::size_of::<ClientSession<std::net::TcpStream>>();
+    assert!(inline <= 192, "ClientSession is {inline} bytes inline");
+    let mut session = ClientSession::<std::net::TcpStream>::new();
+    let mut core = |_: &[u8]| ClientStep::Silent;
+    match session.poll(Instant::now(), &mut core) {
+        ClientAction::Read(room) => assert_eq!(room.len(), crate::framing::FIRST_READ),
+        other => panic!("a new session reads first, got {other:?}"),
+    }
+}

@@ -28,6 +28,14 @@ use crate::gate::{ConnectionGate, Permit};
 use crate::log::Event;
 use crate::server::{Server, now};
 
+/// Stack size of every thread a thread-per-connection backend starts (herd-threads): 256
+/// KiB, an eighth of std's 2 MiB default. Reads go straight into each session's small line
+/// buffer, replies and places answers are built on the heap, and the session is small
+/// inline, so a connection thread touches only a few pages of it: a thread's share of
+/// resident memory is the pages it touches, not this reservation, which only bounds how
+/// deep a thread may recurse (the places JSON is parsed on it).
+pub const THREAD_STACK_BYTES: usize = 256 * 1024;
+
 /// What a shell's link queue did with a line it was offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
@@ -185,25 +193,28 @@ impl<L: Clone, H> Hub<L, H> {
     }
 
     /// Queues floods without waiting, with `node` (locked) the one that made them, and adds
-    /// each queued line to `waits`. A link whose queue is full is reset, which releases its
-    /// waiters; it catches up by anti-entropy when it returns.
+    /// each queued line to `waits`, if anyone waits. A link whose queue is full is reset,
+    /// which releases its waiters; it catches up by anti-entropy when it returns. `floods`
+    /// is left empty, its room kept for the next line (no allocation per line).
     fn send(
         &self,
         node: &mut Node<LinkHandle<L>>,
-        floods: Vec<Flood<LinkHandle<L>>>,
-        waits: &mut FloodWaits,
+        floods: &mut Vec<Flood<LinkHandle<L>>>,
+        mut waits: Option<&mut FloodWaits>,
     ) {
         for Flood {
             peer,
             link_id,
             link,
             wire,
-        } in floods
+        } in floods.drain(..)
         {
             match (self.offer)(&link.tx, wire) {
                 Offer::Queued => {
                     let seq = link.progress.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                    waits.add(&link.progress, seq);
+                    if let Some(waits) = waits.as_deref_mut() {
+                        waits.add(&link.progress, seq);
+                    }
                 }
                 Offer::Full => {
                     self.server
@@ -218,12 +229,17 @@ impl<L: Clone, H> Hub<L, H> {
         }
     }
 
-    fn client_line(&self, conn: u64, line: &[u8], waits: &mut FloodWaits) -> ClientStep {
+    fn client_line(
+        &self,
+        conn: u64,
+        line: &[u8],
+        waits: &mut FloodWaits,
+        floods: &mut Vec<Flood<LinkHandle<L>>>,
+    ) -> ClientStep {
         self.server.log.event(now(), Event::Input { conn, line });
-        let mut floods = Vec::new();
         let mut node = self.node();
-        let step = node.client_line(line, now(), &mut floods);
-        self.send(&mut node, floods, waits);
+        let step = node.client_line(line, now(), floods);
+        self.send(&mut node, floods, Some(waits));
         step
     }
 }
@@ -272,6 +288,7 @@ impl<L: Clone, H> Hub<L, H> {
             id,
             reader: LinkReader::new(pending),
             progress: Arc::clone(&progress),
+            floods: Vec::new(),
         };
         let out = LinkOutbox {
             out: Outbox::new(snapshot),
@@ -300,7 +317,10 @@ struct Core<'h, L, H> {
 
 impl<L: Clone, H> ClientCore for Core<'_, L, H> {
     fn line(&mut self, line: &[u8]) -> ClientStep {
-        self.hub.client_line(self.conn, line, self.waits)
+        // A fresh `Vec` per line, not one kept per client: thousands of idle clients would
+        // each keep the room of their last line's floods.
+        self.hub
+            .client_line(self.conn, line, self.waits, &mut Vec::new())
     }
 
     fn floods_pending(&mut self) -> bool {
@@ -407,19 +427,20 @@ pub struct PeerLink<L, H = ()> {
     id: LinkId,
     reader: LinkReader,
     progress: Arc<LinkProgress>,
+    /// Room for the floods of one line, reused from line to line.
+    floods: Vec<Flood<LinkHandle<L>>>,
 }
 
 impl<L: Clone, H> PeerLink<L, H> {
     /// Handles every line read so far, then lends room for the next read; or says why the
     /// link has ended.
     pub fn poll(&mut self) -> Result<&mut [u8], LinkEnd> {
-        let (hub, peer) = (&self.hub, &self.peer);
+        let (hub, peer, floods) = (&self.hub, &self.peer, &mut self.floods);
         self.reader.poll(|line| {
-            let mut floods = Vec::new();
             let mut node = hub.node();
-            let step = node.peer_line(peer, line, &mut floods);
+            let step = node.peer_line(peer, line, floods);
             // Nobody waits for news passed on: the server that acknowledged it wrote it here.
-            hub.send(&mut node, floods, &mut FloodWaits::default());
+            hub.send(&mut node, floods, None);
             drop(node);
             let outcome = step.describe();
             hub.server.log.event(

@@ -28,7 +28,12 @@ fn hub_with(log: Logger, offer: OfferFn<u8>) -> Arc<Hub<u8>> {
 
 fn flood(hub: &Hub<u8>, time: &str) {
     let line = format!("IAMAT c +1+1 {time}");
-    let _ = hub.client_line(1, line.as_bytes(), &mut FloodWaits::default());
+    let _ = hub.client_line(
+        1,
+        line.as_bytes(),
+        &mut FloodWaits::default(),
+        &mut Vec::new(),
+    );
 }
 
 fn from() -> SocketAddr {
@@ -168,7 +173,12 @@ fn thread_per_core_listeners_share_one_port() {
     let _ = hub.link_up("B", 1, tx, b"").expect("neighbour");
     let other = Arc::clone(&hub);
     let step = std::thread::spawn(move || {
-        other.client_line(1, b"IAMAT c +1+1 1", &mut FloodWaits::default())
+        other.client_line(
+            1,
+            b"IAMAT c +1+1 1",
+            &mut FloodWaits::default(),
+            &mut Vec::new(),
+        )
     })
     .join()
     .expect("thread");
@@ -254,7 +264,7 @@ fn a_full_queue_releases_the_replies_waiting_on_its_link() {
     // The writer never writes; the queue fills, and the next flood resets the link.
     QUEUE_FULL.store(true, Ordering::SeqCst);
     let mut waits = FloodWaits::default();
-    let _ = hub.client_line(3, b"IAMAT e +1+1 10", &mut waits);
+    let _ = hub.client_line(3, b"IAMAT e +1+1 10", &mut waits, &mut Vec::new());
     assert!(
         !waits.pending(),
         "a flood that could not be queued is not waited for"

@@ -29,7 +29,9 @@ pub use accept::RESOURCE_PAUSE;
 pub use args::{ServerArgs, SetupError};
 pub use gate::{ConnectionGate, Permit};
 pub use herd_protocol::HerdConfig;
-pub use hub::{Client, Dialer, Hub, LinkHandle, LinkOutbox, Offer, OfferFn, PeerLink};
+pub use hub::{
+    Client, Dialer, Hub, LinkHandle, LinkOutbox, Offer, OfferFn, PeerLink, THREAD_STACK_BYTES,
+};
 pub use log::{Event, Logger};
 pub use server::{Server, now};
 pub use shutdown::Shutdown;
