@@ -1,72 +1,109 @@
 //! The server herd on smol: a shell that only moves bytes.
 //!
-//! Every decision is made by `herd-protocol`'s node and sessions, wired up by
-//! `herd-shell`; this crate owns an `async-executor` `Executor` driven by as many threads
-//! as the other runtimes get, async-io's reactor, async-net sockets and async-channel
-//! queues, and carries out the sessions' actions with them. One task per client
-//! connection, two per peer link (reader and writer), one per dialled neighbour.
-
-mod conn;
-mod link;
+//! Every decision is made by `herd-protocol`'s node and sessions, and every step of a
+//! connection is sequenced by `herd_shell::drive`; this crate supplies an `async-executor`
+//! `Executor` driven by as many threads as the other runtimes get, async-io's reactor and
+//! timers, async-net sockets and async-channel queues. One task per client connection, two
+//! per peer link (reader and writer), one per dialled neighbour.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd_shell::{Hub, Offer, Server};
-use smol::channel::{Sender, TrySendError};
-use smol::net::TcpListener;
+use herd_shell::drive::{self, Runtime};
+use herd_shell::{Offer, Server};
+use smol::channel::{self, Receiver, Sender, TrySendError};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::{TcpListener, TcpStream};
 use smol::{Executor, Timer, future};
 
-/// How the node reaches a peer link: the queue its writer task drains.
-type Link = Sender<Arc<[u8]>>;
+/// smol, as `herd_shell::drive` needs it.
+pub struct Smol;
 
-/// What every task of this server shares.
-type Shared = Hub<Link, Arc<Executor<'static>>>;
+impl Runtime for Smol {
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+    // async-net streams are handles to one socket: one clone reads, the other writes.
+    type Reader = TcpStream;
+    type Writer = TcpStream;
+    type Link = Sender<Arc<[u8]>>;
+    type Queue = Receiver<Arc<[u8]>>;
+    type Handle = Arc<Executor<'static>>;
 
-/// The non-blocking send floods go through.
-fn offer(link: &Link, wire: Arc<[u8]>) -> Offer {
-    match link.try_send(wire) {
-        Ok(()) => Offer::Queued,
-        Err(TrySendError::Full(_)) => Offer::Full,
-        Err(_) => Offer::Closed,
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        listener.accept().await
     }
-}
+    async fn connect(to: &str) -> io::Result<TcpStream> {
+        TcpStream::connect(to).await.inspect(Self::nodelay)
+    }
+    fn nodelay(stream: &TcpStream) {
+        let _ = stream.set_nodelay(true);
+    }
+    async fn read(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        s.read(buf).await
+    }
+    async fn write(s: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+        s.write_all(bytes).await
+    }
+    fn split(stream: TcpStream) -> (TcpStream, TcpStream) {
+        (stream.clone(), stream)
+    }
+    async fn read_link(r: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        r.read(buf).await
+    }
+    async fn write_link(w: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+        w.write_all(bytes).await
+    }
 
-/// `io` within `limit`, a timeout being an `io::ErrorKind::TimedOut` error.
-async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    future::or(io, async {
-        Timer::after(limit).await;
-        Err(io::ErrorKind::TimedOut.into())
-    })
-    .await
+    async fn timed<T: Send>(
+        limit: Duration,
+        io: impl Future<Output = io::Result<T>> + Send,
+    ) -> io::Result<T> {
+        future::or(io, async {
+            Timer::after(limit).await;
+            Err(io::ErrorKind::TimedOut.into())
+        })
+        .await
+    }
+    async fn sleep(d: Duration) {
+        Timer::after(d).await;
+    }
+    async fn race<T: Send>(
+        a: impl Future<Output = T> + Send,
+        b: impl Future<Output = T> + Send,
+    ) -> T {
+        future::or(a, b).await
+    }
+
+    fn queue(capacity: usize) -> (Self::Link, Self::Queue) {
+        channel::bounded(capacity)
+    }
+    fn offer(link: &Self::Link, wire: Arc<[u8]>) -> Offer {
+        match link.try_send(wire) {
+            Ok(()) => Offer::Queued,
+            Err(TrySendError::Full(_)) => Offer::Full,
+            Err(_) => Offer::Closed,
+        }
+    }
+    async fn recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
+        q.recv().await.ok()
+    }
+    fn try_recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
+        q.try_recv().ok()
+    }
+
+    fn spawn(ex: &Self::Handle, task: impl Future<Output = ()> + Send + 'static) {
+        ex.spawn(task).detach();
+    }
+    // Dropping a smol task cancels it.
+    async fn spawn_writer(ex: &Self::Handle, writer: impl Future<Output = ()> + Send + 'static) {
+        ex.spawn(writer).await;
+    }
 }
 
 /// Binds and serves `server` until its shutdown is triggered, spawning on `ex`.
 pub async fn serve(ex: Arc<Executor<'static>>, server: Server) -> io::Result<()> {
     let listener = TcpListener::try_from(server.bind()?)?;
-    let hub = Shared::new(server, ex, offer)?;
-    for dialer in hub.dialers() {
-        let dial = link::dial(Arc::clone(&hub), dialer);
-        hub.handle.spawn(dial).detach();
-    }
-    let shutdown = hub.server.shutdown.clone();
-    loop {
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            shutdown.wait().await;
-            None
-        });
-        match accepted.await {
-            Some(Ok((stream, from))) => {
-                let client = conn::client(Arc::clone(&hub), stream, from);
-                hub.handle.spawn(client).detach();
-            }
-            Some(Err(e)) => {
-                if let Some(pause) = hub.accept_failed(&e) {
-                    smol::Timer::after(pause).await;
-                }
-            }
-            None => return Ok(()),
-        }
-    }
+    drive::serve::<Smol>(server, ex, listener).await
 }

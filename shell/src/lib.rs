@@ -13,6 +13,7 @@
 
 mod accept;
 mod args;
+pub mod drive;
 mod gate;
 mod hub;
 mod log;
