@@ -63,7 +63,15 @@ impl Runtime for AsyncStd {
         limit: Duration,
         io: impl Future<Output = io::Result<T>> + Send,
     ) -> io::Result<T> {
-        async_std::io::timeout(limit, io).await
+        // The deadline is polled first (async_std::io::timeout polls `io` first): async-io
+        // tries the syscall on every poll, so a write polled at its deadline would finish on
+        // what little room the kernel freed without waking it, and a client that never reads
+        // would outlive WRITE_STALL.
+        let deadline = async {
+            async_std::task::sleep(limit).await;
+            Err(io::ErrorKind::TimedOut.into())
+        };
+        future::or(deadline, io).await
     }
     async fn sleep(d: Duration) {
         async_std::task::sleep(d).await;

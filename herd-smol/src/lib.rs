@@ -60,11 +60,14 @@ impl Runtime for Smol {
         limit: Duration,
         io: impl Future<Output = io::Result<T>> + Send,
     ) -> io::Result<T> {
-        future::or(io, async {
+        // The deadline is polled first: async-io tries the syscall on every poll, so a write
+        // polled at its deadline would finish on what little room the kernel freed without
+        // waking it, and a client that never reads would outlive WRITE_STALL.
+        let deadline = async {
             Timer::after(limit).await;
             Err(io::ErrorKind::TimedOut.into())
-        })
-        .await
+        };
+        future::or(deadline, io).await
     }
     async fn sleep(d: Duration) {
         Timer::after(d).await;
