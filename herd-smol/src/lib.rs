@@ -22,78 +22,11 @@ use smol::{Executor, Timer, future};
 pub struct Smol;
 
 impl Runtime for Smol {
-    type Listener = TcpListener;
-    type Stream = TcpStream;
-    // async-net streams are handles to one socket: one clone reads, the other writes.
-    type Reader = TcpStream;
-    type Writer = TcpStream;
-    type Link = Sender<Arc<[u8]>>;
-    type Queue = Receiver<Arc<[u8]>>;
+    herd_shell::async_io_runtime!();
     type Handle = Arc<Executor<'static>>;
 
-    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        listener.accept().await
-    }
-    async fn connect(to: &str) -> io::Result<TcpStream> {
-        TcpStream::connect(to).await.inspect(Self::nodelay)
-    }
-    fn nodelay(stream: &TcpStream) {
-        let _ = stream.set_nodelay(true);
-    }
-    async fn read(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        s.read(buf).await
-    }
-    async fn write(s: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
-        s.write_all(bytes).await
-    }
-    fn split(stream: TcpStream) -> (TcpStream, TcpStream) {
-        (stream.clone(), stream)
-    }
-    async fn read_link(r: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        r.read(buf).await
-    }
-    async fn write_link(w: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
-        w.write_all(bytes).await
-    }
-
-    async fn timed<T: Send>(
-        limit: Duration,
-        io: impl Future<Output = io::Result<T>> + Send,
-    ) -> io::Result<T> {
-        // The deadline is polled first: async-io tries the syscall on every poll, so a write
-        // polled at its deadline would finish on what little room the kernel freed without
-        // waking it, and a client that never reads would outlive WRITE_STALL.
-        let deadline = async {
-            Timer::after(limit).await;
-            Err(io::ErrorKind::TimedOut.into())
-        };
-        future::or(deadline, io).await
-    }
     async fn sleep(d: Duration) {
         Timer::after(d).await;
-    }
-    async fn race<T: Send>(
-        a: impl Future<Output = T> + Send,
-        b: impl Future<Output = T> + Send,
-    ) -> T {
-        future::or(a, b).await
-    }
-
-    fn queue(capacity: usize) -> (Self::Link, Self::Queue) {
-        channel::bounded(capacity)
-    }
-    fn offer(link: &Self::Link, wire: Arc<[u8]>) -> Offer {
-        match link.try_send(wire) {
-            Ok(()) => Offer::Queued,
-            Err(TrySendError::Full(_)) => Offer::Full,
-            Err(_) => Offer::Closed,
-        }
-    }
-    async fn recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
-        q.recv().await.ok()
-    }
-    fn try_recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
-        q.try_recv().ok()
     }
 
     fn spawn(ex: &Self::Handle, task: impl Future<Output = ()> + Send + 'static) {

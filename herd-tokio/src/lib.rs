@@ -31,29 +31,9 @@ impl Runtime for Tokio {
     type Queue = mpsc::Receiver<Arc<[u8]>>;
     type Handle = ();
 
-    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        listener.accept().await
-    }
-    async fn connect(to: &str) -> io::Result<TcpStream> {
-        TcpStream::connect(to).await.inspect(Self::nodelay)
-    }
-    fn nodelay(stream: &TcpStream) {
-        let _ = stream.set_nodelay(true);
-    }
-    async fn read(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        s.read(buf).await
-    }
-    async fn write(s: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
-        s.write_all(bytes).await
-    }
+    herd_shell::stream_io!();
     fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
         stream.into_split()
-    }
-    async fn read_link(r: &mut OwnedReadHalf, buf: &mut [u8]) -> io::Result<usize> {
-        r.read(buf).await
-    }
-    async fn write_link(w: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
-        w.write_all(bytes).await
     }
 
     async fn timed<T: Send>(

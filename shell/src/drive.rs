@@ -255,3 +255,96 @@ async fn write_link<R: Runtime>(mut wr: R::Writer, mut out: LinkOutbox, mut rx: 
         out.extend(std::iter::from_fn(|| R::try_recv(&mut rx)));
     }
 }
+
+/// The items of a [`Runtime`] impl that are the same for every runtime built on async-io's
+/// reactor, with futures-io streams that are handles to one socket and async-channel
+/// queues (async-std, smol): expand it inside the `impl Runtime` (which supplies `sleep`,
+/// the `Handle` and the spawns) with, in scope, `io`, `Arc`, `Duration`, `SocketAddr`, `Offer`, the runtime's `TcpListener` and `TcpStream`, its
+/// async-channel `Sender`, `Receiver`, `TrySendError` and `channel`, `future::or`, and its
+/// `AsyncReadExt`/`AsyncWriteExt` traits. It includes [`stream_io!`].
+#[macro_export]
+macro_rules! async_io_runtime {
+    () => {
+        type Listener = TcpListener;
+        type Stream = TcpStream;
+        // One clone of the stream reads, the other writes.
+        type Reader = TcpStream;
+        type Writer = TcpStream;
+        type Link = Sender<Arc<[u8]>>;
+        type Queue = Receiver<Arc<[u8]>>;
+
+        $crate::stream_io!();
+        fn split(stream: TcpStream) -> (TcpStream, TcpStream) {
+            (stream.clone(), stream)
+        }
+        async fn timed<T: Send>(
+            limit: Duration,
+            io: impl Future<Output = io::Result<T>> + Send,
+        ) -> io::Result<T> {
+            // The deadline is polled first: async-io tries the syscall on every poll, so a
+            // write polled at its deadline would finish on what little room the kernel
+            // freed without signalling it writable, the deadline would be lost, and a
+            // client that never reads would outlive WRITE_STALL.
+            let deadline = async {
+                Self::sleep(limit).await;
+                Err(io::ErrorKind::TimedOut.into())
+            };
+            future::or(deadline, io).await
+        }
+        async fn race<T: Send>(
+            a: impl Future<Output = T> + Send,
+            b: impl Future<Output = T> + Send,
+        ) -> T {
+            future::or(a, b).await
+        }
+
+        fn queue(capacity: usize) -> (Self::Link, Self::Queue) {
+            channel::bounded(capacity)
+        }
+        fn offer(link: &Self::Link, wire: Arc<[u8]>) -> Offer {
+            match link.try_send(wire) {
+                Ok(()) => Offer::Queued,
+                Err(TrySendError::Full(_)) => Offer::Full,
+                Err(_) => Offer::Closed,
+            }
+        }
+        async fn recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
+            q.recv().await.ok()
+        }
+        fn try_recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
+            q.try_recv().ok()
+        }
+    };
+}
+
+/// The stream items of a [`Runtime`] impl, the same text for tokio's streams and
+/// futures-io's: `accept`, `connect`, `nodelay`, `read`, `write`, `read_link` and
+/// `write_link`, as the runtime's `accept`, `connect`, `set_nodelay`, `read` and
+/// `write_all`. Expand it inside the `impl Runtime` with, in scope, `io`, `SocketAddr`, the
+/// runtime's `TcpStream` and its read and write extension traits.
+#[macro_export]
+macro_rules! stream_io {
+    () => {
+        async fn accept(listener: &Self::Listener) -> io::Result<(Self::Stream, SocketAddr)> {
+            listener.accept().await
+        }
+        async fn connect(to: &str) -> io::Result<Self::Stream> {
+            TcpStream::connect(to).await.inspect(Self::nodelay)
+        }
+        fn nodelay(stream: &Self::Stream) {
+            let _ = stream.set_nodelay(true);
+        }
+        async fn read(s: &mut Self::Stream, buf: &mut [u8]) -> io::Result<usize> {
+            s.read(buf).await
+        }
+        async fn write(s: &mut Self::Stream, bytes: &[u8]) -> io::Result<()> {
+            s.write_all(bytes).await
+        }
+        async fn read_link(r: &mut Self::Reader, buf: &mut [u8]) -> io::Result<usize> {
+            r.read(buf).await
+        }
+        async fn write_link(w: &mut Self::Writer, bytes: &[u8]) -> io::Result<()> {
+            w.write_all(bytes).await
+        }
+    };
+}
