@@ -1,67 +1,48 @@
 //! The server herd on async-std: a shell that only moves bytes.
 //!
-//! Every decision is made by `herd-protocol`'s node and sessions, wired up by
-//! `herd-shell`; this crate owns async-std's runtime (async-global-executor with as many
-//! threads as the other runtimes get, async-io's reactor), its sockets and channels, and
-//! carries out the sessions' actions with them. async-std is discontinued upstream (see
-//! the backend manifest); it is measured because the comparison calls for it. One task per
-//! client connection, two per peer link (reader and writer), one per dialled neighbour.
-
-mod conn;
-mod link;
+//! Every decision is made by `herd-protocol`'s node and sessions, and every step of a
+//! connection is sequenced by `herd_shell::drive`; this crate supplies async-std's global
+//! executor, sockets, timers, channels and tasks. One task per client connection, two per
+//! peer link (reader and writer), one per dialled neighbour.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::channel::{Sender, TrySendError};
-use async_std::net::TcpListener;
+use async_std::channel::{self, Receiver, Sender, TrySendError};
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::{Shutdown, TcpListener, TcpStream};
 use futures_lite::future;
-use herd_shell::{Hub, Offer, Server};
+use herd_shell::drive::{self, Runtime};
+use herd_shell::{Offer, Server};
 
-/// How the node reaches a peer link: the queue its writer task drains.
-type Link = Sender<Arc<[u8]>>;
+/// async-std, as `herd_shell::drive` needs it.
+pub struct AsyncStd;
 
-/// What every task of this server shares.
-type Shared = Hub<Link>;
+impl Runtime for AsyncStd {
+    herd_shell::async_io_runtime!();
+    type Handle = ();
 
-/// The non-blocking send floods go through.
-fn offer(link: &Link, wire: Arc<[u8]>) -> Offer {
-    match link.try_send(wire) {
-        Ok(()) => Offer::Queued,
-        Err(TrySendError::Full(_)) => Offer::Full,
-        Err(_) => Offer::Closed,
+    // A dropped async-std task runs on: shutting the socket down ends the writer's write.
+    fn link_ended(reader: &TcpStream) {
+        let _ = reader.shutdown(Shutdown::Both);
     }
-}
 
-/// `io` within `limit`, a timeout being an `io::ErrorKind::TimedOut` error.
-async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    async_std::io::timeout(limit, io).await
+    async fn sleep(d: Duration) {
+        async_std::task::sleep(d).await;
+    }
+
+    fn spawn(_: &(), task: impl Future<Output = ()> + Send + 'static) {
+        drop(async_std::task::spawn(task));
+    }
+    async fn spawn_writer(_: &(), writer: impl Future<Output = ()> + Send + 'static) {
+        async_std::task::spawn(writer).await;
+    }
 }
 
 /// Binds and serves `server` until its shutdown is triggered.
 pub async fn serve(server: Server) -> io::Result<()> {
     let listener = TcpListener::from(server.bind()?);
-    let hub = Shared::new(server, (), offer)?;
-    for dialer in hub.dialers() {
-        async_std::task::spawn(link::dial(Arc::clone(&hub), dialer));
-    }
-    let shutdown = hub.server.shutdown.clone();
-    loop {
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            shutdown.wait().await;
-            None
-        });
-        match accepted.await {
-            Some(Ok((stream, from))) => {
-                async_std::task::spawn(conn::client(Arc::clone(&hub), stream, from));
-            }
-            Some(Err(e)) => {
-                if let Some(pause) = hub.accept_failed(&e) {
-                    async_std::task::sleep(pause).await;
-                }
-            }
-            None => return Ok(()),
-        }
-    }
+    drive::serve::<AsyncStd>(server, (), listener).await
 }

@@ -4,8 +4,11 @@
 //! all do identically but is not protocol: the command-line flags, loading the config, the
 //! buffered per-server log, the shutdown signal, the connection limit, and the glue
 //! ([`Hub`], [`Client`], [`PeerLink`], [`Dialer`]) between the protocol's sans-IO sessions
-//! and the server's node and log. It is plain std code with no runtime, so every backend
-//! pays the same for it. Protocol decisions live in `herd-protocol`, never here.
+//! and the server's node and log, and [`drive`]: the loops that carry the sessions out (the
+//! accept loop, a client connection, dialling, a link's reader and writer), written once
+//! over [`drive::Runtime`], which the async shells implement. It is plain std code with no
+//! runtime, so every backend pays the same for it. Protocol decisions live in
+//! `herd-protocol`, never here.
 //!
 //! The shell binds its own listener(s) with [`Server::bind`], or, for a thread-per-core
 //! runtime, one `SO_REUSEPORT` listener per thread with [`Server::bind_shared`]; readiness
@@ -13,6 +16,7 @@
 
 mod accept;
 mod args;
+pub mod drive;
 mod gate;
 mod hub;
 mod log;

@@ -54,18 +54,6 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         REFERENCE_NON_READER,
     ),
     (
-        "smol",
-        "non_reader_is_dropped",
-        Gap::Always,
-        "the client's write is bounded by WRITE_STALL as in every Rust shell, yet the server's end stays open past 15 s (cause not yet found)",
-    ),
-    (
-        "async-std",
-        "non_reader_is_dropped",
-        Gap::Always,
-        "the client's write is bounded by WRITE_STALL as in every Rust shell, yet the server's end stays open past 15 s (cause not yet found)",
-    ),
-    (
         "node",
         "at_fd_limit_server_does_not_spin",
         Gap::UnderLoad,
