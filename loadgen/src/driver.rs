@@ -18,7 +18,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Barrier, OnceLock};
@@ -41,6 +41,8 @@ use crate::schedule::{Schedule, Stop, intended};
 /// Latencies are recorded in microseconds up to an hour.
 const MAX_MICROS: u64 = 3_600_000_000;
 const MAX_REPLY: usize = 1 << 20;
+/// The most one read takes from a socket, straight into the connection's reply buffer.
+const READ_MAX: usize = 16 * 1024;
 const TIMER: Token = Token(usize::MAX);
 
 /// What a command's reply must be about; its bytes went into the caller's buffer.
@@ -344,7 +346,6 @@ struct Driver<'p> {
     issued_measured: u64,
     out: Outcome,
     dirty: Vec<usize>,
-    buf: Vec<u8>,
     /// Wall-clock time at `clock_base`, for the times commands carry.
     wall_base: Nanos,
     clock_base: Instant,
@@ -375,7 +376,6 @@ impl<'p> Driver<'p> {
             issued_measured: 0,
             out: Outcome::new(),
             dirty: Vec::new(),
-            buf: vec![0; 64 * 1024],
             wall_base: Nanos::from_system_time(SystemTime::now()),
             clock_base: now,
             wall_at: None,
@@ -584,16 +584,15 @@ impl<'p> Driver<'p> {
             let Some(stream) = conn.stream.as_mut() else {
                 return;
             };
-            match stream.read(&mut self.buf) {
+            match conn.reader.read_from(stream, READ_MAX) {
                 Ok(0) => {
                     let why = format!("{} closed the connection", conn.target);
                     return self.fail(i, &why);
                 }
                 Ok(n) => {
-                    conn.reader.extend(&self.buf[..n]);
                     // Every reply this read completed arrived now.
                     self.replies(i, Instant::now());
-                    if n < self.buf.len() {
+                    if n < READ_MAX {
                         // A short read took everything the socket held; bytes that come
                         // later raise a new edge, so the read that would only say
                         // WouldBlock is skipped (one system call per reply, not two).

@@ -46,31 +46,103 @@ fn write_location(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(lngs[(n * 53 % LNGS) as usize].as_bytes());
 }
 
+/// Two-digit pairs "00" to "99", for writing numbers two digits per division.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the decimal digits of `n`, at least `width` of them (zero-padded), into the end
+/// of `digits` and returns where they start.
+fn digits_into(mut n: u64, width: usize, digits: &mut [u8; 20]) -> usize {
+    let width = width.clamp(1, digits.len());
+    let mut i = digits.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + n as u8;
+    }
+    while digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0';
+    }
+    i
+}
+
 /// Appends the decimal digits of `n`, at least `width` of them (zero-padded). Formatting
 /// through `core::fmt` (and 128-bit division) was a visible share of the hot path.
-fn write_digits(mut n: u64, width: usize, out: &mut Vec<u8>) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    while n > 0 || digits.len() - i < width.max(1) {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend_from_slice(&digits[i..]);
+fn write_digits(n: u64, width: usize, out: &mut Vec<u8>) {
+    let mut digits = [0; 20];
+    let from = digits_into(n, width, &mut digits);
+    out.extend_from_slice(&digits[from..]);
+}
+
+/// Appends `n` (below 10^9) as exactly nine digits: independent divisions by constants.
+fn write_nine_digits(n: u32, out: &mut Vec<u8>) {
+    let pair = |k: u32| {
+        let k = k as usize * 2;
+        [PAIRS[k], PAIRS[k + 1]]
+    };
+    let (a, b, c, d) = (
+        pair(n / 10_000_000 % 100),
+        pair(n / 100_000 % 100),
+        pair(n / 1_000 % 100),
+        pair(n / 10 % 100),
+    );
+    out.extend_from_slice(&[
+        a[0],
+        a[1],
+        b[0],
+        b[1],
+        c[0],
+        c[1],
+        d[0],
+        d[1],
+        b'0' + (n % 10) as u8,
+    ]);
+}
+
+thread_local! {
+    /// The seconds last written and their digits: every command of the same second shares
+    /// them, so they are formatted once a second per thread.
+    static SECONDS: std::cell::Cell<(u64, [u8; 20], usize)> =
+        const { std::cell::Cell::new((u64::MAX, [0; 20], 20)) };
 }
 
 /// A POSIX time as a client sends it: seconds and nine digits.
 fn write_time(t: Nanos, out: &mut Vec<u8>) {
-    let per_sec = Nanos::NANOS_PER_SEC;
-    let (secs, nanos) = (t.0.div_euclid(per_sec), t.0.rem_euclid(per_sec));
-    match (u64::try_from(secs), u64::try_from(nanos)) {
-        (Ok(secs), Ok(nanos)) => {
-            write_digits(secs, 1, out);
+    const PER_SEC: u64 = Nanos::NANOS_PER_SEC as u64;
+    match u64::try_from(t.0) {
+        // Any time after 1970: 64-bit division by a constant (a multiplication), not the
+        // 128-bit division `div_euclid` on the i128 compiles to.
+        Ok(t) => {
+            let secs = t / PER_SEC;
+            let (mut cached, mut digits, mut from) = SECONDS.get();
+            if cached != secs {
+                from = digits_into(secs, 1, &mut digits);
+                cached = secs;
+                SECONDS.set((cached, digits, from));
+            }
+            out.extend_from_slice(&digits[from..]);
             out.push(b'.');
-            write_digits(nanos, 9, out);
+            // Below 10^9, so it fits.
+            write_nine_digits((t % PER_SEC) as u32, out);
         }
-        // Before 1970 or past u64 seconds: never in practice, but still the right bytes.
-        _ => {
+        // Before 1970: never in practice, but still the right bytes.
+        Err(_) => {
+            let per_sec = Nanos::NANOS_PER_SEC;
+            let (secs, nanos) = (t.0.div_euclid(per_sec), t.0.rem_euclid(per_sec));
             let _ = write!(out, "{secs}.{nanos:09}");
         }
     }
@@ -224,13 +296,18 @@ mod tests {
 
     #[test]
     fn times_and_numbers_are_written_like_the_protocol_crate_writes_them() {
+        // Repeated seconds (the cached digits) and changing ones alike.
         for t in [
             0,
             1,
             999_999_999,
             1_000_000_000,
             1_621_464_827_000_000_007,
+            1_621_464_827_123_456_789,
+            1_621_464_828_090_807_060,
+            1_621_464_827_000_000_000,
             -1_500_000_000,
+            7,
         ] {
             let mut out = Vec::new();
             write_time(Nanos(t), &mut out);
@@ -239,10 +316,18 @@ mod tests {
                 format_client_time(Nanos(t))
             );
         }
-        for n in [0, 7, 10, 12_345, u64::MAX] {
+        for n in [0, 7, 10, 99, 100, 12_345, 1_000_000, u64::MAX] {
             let mut out = Vec::new();
             write_digits(n, 1, &mut out);
             assert_eq!(out, n.to_string().into_bytes());
+            let mut out = Vec::new();
+            write_digits(n, 9, &mut out);
+            assert_eq!(out, format!("{n:09}").into_bytes());
+        }
+        for n in [0, 5, 10, 999_999_999, 123_456_789, 100_000_000, 90_807_060] {
+            let mut out = Vec::new();
+            write_nine_digits(n, &mut out);
+            assert_eq!(out, format!("{n:09}").into_bytes());
         }
     }
 
