@@ -36,24 +36,6 @@ pub(crate) fn cases() -> Vec<Case> {
 /// shows only [`Gap::UnderLoad`] may pass. docs/RELIABILITY.md tells each story.
 const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
     (
-        "node",
-        "non_reader_is_dropped",
-        Gap::Always,
-        REFERENCE_NON_READER,
-    ),
-    (
-        "asyncio",
-        "non_reader_is_dropped",
-        Gap::Always,
-        REFERENCE_NON_READER,
-    ),
-    (
-        "uvloop",
-        "non_reader_is_dropped",
-        Gap::Always,
-        REFERENCE_NON_READER,
-    ),
-    (
         "smol",
         "non_reader_is_dropped",
         Gap::Always,
@@ -84,11 +66,6 @@ const KNOWN_GAPS: &[(&str, &str, Gap, &str)] = &[
         REFERENCE_SPIN,
     ),
 ];
-
-// The Rust shells drop a client whose reply waits past herd-shell's WRITE_STALL (stall.rs);
-// the reference herds were not changed with them.
-const REFERENCE_NON_READER: &str =
-    "a client that stops reading is stalled (bounded), not dropped, holding its slot";
 
 // The Rust shells pause after a resource error (herd-shell's accept.rs); the reference
 // herds' accept loops were not changed with them.
