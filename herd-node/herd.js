@@ -8,6 +8,7 @@ const { parseArgs } = require('node:util');
 const config = require('./lib/config');
 const { Log } = require('./lib/log');
 const { Node, Conn, dial, showAddr } = require('./lib/server');
+const { keepListening, RESOURCE_PAUSE_MS } = require('./lib/listen');
 
 const USAGE = `usage: herd.js --config FILE --name SERVER [--threads N] [--log-dir DIR | --no-log]
 
@@ -72,13 +73,15 @@ function main() {
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     new Conn(node, socket).accept();
   });
-  server.on('error', (e) => fail(`cannot listen on ${showAddr(me.addr.host, me.addr.port)} for ${args.name}: ${e.message} (is another server already using it?)`));
-  server.listen({ host: me.addr.host, port: me.addr.port, backlog: 1024 }, () => {
-    const { address, port } = server.address();
-    const addr = showAddr(address, port);
-    log.event(`listening on ${addr}`);
-    process.stdout.write(`listening on ${addr}\n`);
-    for (const [peer, peerAddr] of node.dials()) dial(node, peer, peerAddr);
+  keepListening(server, { host: me.addr.host, port: me.addr.port, backlog: 1024 }, {
+    onListening: ({ address, port }) => {
+      const addr = showAddr(address, port);
+      log.event(`listening on ${addr}`);
+      process.stdout.write(`listening on ${addr}\n`);
+      for (const [peer, peerAddr] of node.dials()) dial(node, peer, peerAddr);
+    },
+    onFail: (e) => fail(`cannot listen on ${showAddr(me.addr.host, me.addr.port)} for ${args.name}: ${e.message} (is another server already using it?)`),
+    onPause: (e) => log.event(`accept failed: ${e.message}; listening again in ${RESOURCE_PAUSE_MS} ms`),
   });
   const stop = () => {
     log.event('stopped');

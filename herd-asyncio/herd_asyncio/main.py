@@ -6,6 +6,7 @@ import signal
 import sys
 
 from . import config as herd_config
+from .accept import Acceptor, listen
 from .log import Log
 from .server import Node, _addr, dial, Conn
 
@@ -41,13 +42,15 @@ def parse_args(argv):
 async def serve(node, host, port):
     loop = asyncio.get_running_loop()
     try:
-        server = await loop.create_server(lambda: Conn(node), host, port, backlog=1024)
+        sock = listen(host, port, backlog=1024)
     except OSError as e:
         raise SystemExit(
             f"error: cannot listen on {_addr((host, port))} for {node.name}: {e.strerror} "
             "(is another server already using it?)"
         ) from None
-    addr = _addr(server.sockets[0].getsockname())
+    acceptor = Acceptor(sock, lambda: Conn(node), node.log)
+    acceptor.start()
+    addr = _addr(sock.getsockname())
     node.log.event(f"listening on {addr}")
     print(f"listening on {addr}", flush=True)
     stop = loop.create_future()
@@ -58,7 +61,7 @@ async def serve(node, host, port):
     await stop
     for task in dialling:
         task.cancel()
-    server.close()
+    acceptor.close()
 
 
 def main(argv=None):

@@ -14,6 +14,11 @@ went down, or `FLOOD_WAIT` passed. Each link numbers the lines queued on it and 
 it has written: its transport buffers nothing (write buffer limits of zero), so a write that
 leaves the link unpaused, or a `resume_writing`, means every line handed to it is written.
 A client connection holding replies reads no further lines until they are released.
+
+A client that does not read its replies (docs/PROTOCOL.md): its transport pauses writing
+once its buffer passes the high-water mark, which starts a `WRITE_STALL` timer; the buffer
+draining (`resume_writing`) stops it, and the timer firing drops the connection, as the Rust
+shells drop a client whose one write waits that long (herd-shell's stall.rs).
 """
 
 import asyncio
@@ -46,6 +51,7 @@ from .protocol import (
 STORED, STALE, FULL = "stored", "stale", "store full"
 HANDSHAKE_TIMEOUT = 5.0
 FLOOD_WAIT = 2.0
+WRITE_STALL = 10.0  # seconds, as herd-shell's stall.rs
 FIRST_RETRY_MS, MAX_RETRY_MS = 100, 2_000
 REPLACED = "link replaced, reset or unwritable"
 
@@ -254,6 +260,7 @@ class Conn(asyncio.Protocol):
         self.waits = {}
         self.on_floods = None
         self.flood_timer = None
+        self.stall_timer = None  # a client whose writing is paused: when to drop it
         self.done = asyncio.get_running_loop().create_future()
 
     # --- transport callbacks
@@ -298,9 +305,12 @@ class Conn(asyncio.Protocol):
 
     def pause_writing(self):
         self.paused = True
+        if self.peer is None and self.dial_peer is None and self.stall_timer is None:
+            self.stall_timer = asyncio.get_running_loop().call_later(WRITE_STALL, self._stalled)
 
     def resume_writing(self):
         self.paused = False
+        self._stop_stall_timer()
         if self.peer is not None:
             # The buffer is empty: everything handed over is in the kernel.
             self.written = self.handed
@@ -316,6 +326,7 @@ class Conn(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closed = True
         node = self.node
+        self._stop_stall_timer()
         self._unhold()
         self._progress()
         if self.counted:
@@ -336,6 +347,22 @@ class Conn(asyncio.Protocol):
             self.done.set_result(None)
 
     # --- client connections
+
+    def _stop_stall_timer(self):
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
+            self.stall_timer = None
+
+    def _stalled(self):
+        """A client left its replies unread for WRITE_STALL: dropped, with what it had not
+        taken (its slot and descriptor are freed; nothing else waited for it)."""
+        self.stall_timer = None
+        if not self.paused:
+            return
+        # Also when closing: a close waits for the buffer to drain, which it never would.
+        self.reason = f"replies not read for {WRITE_STALL:g} s"
+        self.closed = True
+        self.transport.abort()
 
     def _pump(self):
         """Answers complete lines until one needs the places service or the socket is full."""
@@ -540,6 +567,7 @@ class Conn(asyncio.Protocol):
         node = self.node
         self.peer = peer
         self.dial_peer = None
+        self._stop_stall_timer()
         self.lines.limit = MAX_PEER_LINE_BYTES
         self.queue = collections.deque()
         # Nothing waits in the transport's buffer: what does not fit the kernel pauses the

@@ -14,6 +14,11 @@
 // those links went down, or FLOOD_WAIT passed. Each link numbers the lines queued on it and
 // learns from its write callbacks how far it has written; a client connection holding
 // replies reads no further lines until they are released.
+//
+// A client that does not read its replies (docs/PROTOCOL.md): a write that leaves its socket
+// above the high-water mark starts a WRITE_STALL timer, 'drain' stops it, and the timer
+// firing destroys the socket, as the Rust shells drop a client whose one write waits that
+// long (herd-shell's stall.rs).
 
 const net = require('node:net');
 const {
@@ -28,6 +33,7 @@ const STALE = 'stale';
 const FULL = 'store full';
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const FLOOD_WAIT_MS = 2000;
+const WRITE_STALL_MS = 10000;
 const REPLACED = 'link replaced, reset or unwritable';
 
 const reconnectDelayMs = (attempt) => Math.min(100 * 2 ** Math.min(attempt, 16), 2000);
@@ -38,6 +44,7 @@ class Node {
   constructor(config, name, log, clock) {
     const me = config.servers.get(name);
     this.name = name;
+    this.writeStallMs = WRITE_STALL_MS; // how long a client's full socket is borne
     this.key = config.key;
     this.antiEntropy = config.antiEntropy ?? true;
     this.hello = helloLine(name, config.key);
@@ -137,6 +144,7 @@ class Conn {
     this.waits = new Map();
     this.onFloods = null;
     this.floodTimer = null;
+    this.stallTimer = null; // a client whose socket stays full: when to drop it
     this.done = new Promise((resolve) => { this.finish = resolve; });
     socket.setNoDelay(true);
     socket.on('data', (data) => this.onData(data));
@@ -181,6 +189,7 @@ class Conn {
 
   onDrain() {
     this.paused = false;
+    this.stopStallTimer();
     if (this.peer !== null) {
       if (this.out.length || this.queue.length) {
         const data = Buffer.concat([...this.out, ...this.queue]);
@@ -196,6 +205,7 @@ class Conn {
   onClose() {
     const { node } = this;
     this.closed = true;
+    this.stopStallTimer();
     this.unhold();
     this.progress();
     if (this.counted) node.open -= 1;
@@ -214,7 +224,30 @@ class Conn {
   }
 
   write(data) {
-    if (!this.socket.write(data)) this.paused = true;
+    if (this.socket.write(data)) return;
+    this.paused = true;
+    if (this.peer === null && this.dialPeer === null && this.stallTimer === null) {
+      this.stallTimer = setTimeout(() => this.stalled(), this.node.writeStallMs);
+    }
+  }
+
+  stopStallTimer() {
+    if (this.stallTimer !== null) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
+  }
+
+  /**
+   * A client left its replies unread for WRITE_STALL: dropped with what it had not taken
+   * (also when closing, as ending waits for a drain that would never come).
+   */
+  stalled() {
+    this.stallTimer = null;
+    if (!this.paused) return;
+    this.reason = `replies not read for ${this.node.writeStallMs / 1000} s`;
+    this.closed = true;
+    this.socket.destroy();
   }
 
   // --- client connections
@@ -440,6 +473,7 @@ class Conn {
     const { node } = this;
     this.peer = peer;
     this.dialPeer = null;
+    this.stopStallTimer();
     this.lines.limit = MAX_PEER_LINE_BYTES;
     const snapshot = node.linkUp(peer, this);
     if (node.log.enabled) node.log.event(`link to ${peer} up (conn ${this.id})`);
@@ -574,4 +608,4 @@ async function dial(node, peer, addr) {
   }
 }
 
-module.exports = { Node, Conn, dial, showAddr };
+module.exports = { Node, Conn, dial, showAddr, WRITE_STALL_MS };
