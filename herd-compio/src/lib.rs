@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::{Receiver, Sender, TrySendError};
+use async_channel::{self as channel, Receiver, Sender, TrySendError};
 use compio::BufResult;
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
@@ -65,8 +65,6 @@ impl Runtime for Compio {
     // compio streams are handles to one socket: one clone reads, the other writes.
     type Reader = Owned;
     type Writer = Owned;
-    type Link = Sender<Arc<[u8]>>;
-    type Queue = Receiver<Arc<[u8]>>;
     type Handle = ();
 
     async fn accept(listener: &TcpListener) -> io::Result<(Owned, SocketAddr)> {
@@ -110,22 +108,7 @@ impl Runtime for Compio {
         future::or(a, b).await
     }
 
-    fn queue(capacity: usize) -> (Self::Link, Self::Queue) {
-        async_channel::bounded(capacity)
-    }
-    fn offer(link: &Self::Link, wire: Arc<[u8]>) -> Offer {
-        match link.try_send(wire) {
-            Ok(()) => Offer::Queued,
-            Err(TrySendError::Full(_)) => Offer::Full,
-            Err(_) => Offer::Closed,
-        }
-    }
-    async fn recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
-        q.recv().await.ok()
-    }
-    fn try_recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
-        q.try_recv().ok()
-    }
+    herd_shell::channel_queue!();
 
     fn spawn(_: &(), task: impl Future<Output = ()> + 'static) {
         compio::runtime::spawn(task).detach();

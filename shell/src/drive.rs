@@ -300,9 +300,10 @@ pub mod local {
 /// The items of a [`Runtime`] impl that are the same for every runtime built on async-io's
 /// reactor, with futures-io streams that are handles to one socket and async-channel
 /// queues (async-std, smol): expand it inside the `impl Runtime` (which supplies `sleep`,
-/// the `Handle` and the spawns) with, in scope, `io`, `Arc`, `Duration`, `SocketAddr`, `Offer`, the runtime's `TcpListener` and `TcpStream`, its
-/// async-channel `Sender`, `Receiver`, `TrySendError` and `channel`, `future::or`, and its
-/// `AsyncReadExt`/`AsyncWriteExt` traits. It includes [`stream_io!`].
+/// the `Handle` and the spawns) with, in scope, `io`, `Arc`, `Duration`, `SocketAddr`,
+/// `Offer`, the runtime's `TcpListener` and `TcpStream`, its async-channel `Sender`,
+/// `Receiver`, `TrySendError` and `channel`, `future::or`, and its
+/// `AsyncReadExt`/`AsyncWriteExt` traits. It includes [`stream_io!`] and [`channel_queue!`].
 #[macro_export]
 macro_rules! async_io_runtime {
     () => {
@@ -311,8 +312,6 @@ macro_rules! async_io_runtime {
         // One clone of the stream reads, the other writes.
         type Reader = TcpStream;
         type Writer = TcpStream;
-        type Link = Sender<Arc<[u8]>>;
-        type Queue = Receiver<Arc<[u8]>>;
 
         $crate::stream_io!();
         fn split(stream: TcpStream) -> (TcpStream, TcpStream) {
@@ -338,23 +337,7 @@ macro_rules! async_io_runtime {
         ) -> T {
             future::or(a, b).await
         }
-
-        fn queue(capacity: usize) -> (Self::Link, Self::Queue) {
-            channel::bounded(capacity)
-        }
-        fn offer(link: &Self::Link, wire: Arc<[u8]>) -> Offer {
-            match link.try_send(wire) {
-                Ok(()) => Offer::Queued,
-                Err(TrySendError::Full(_)) => Offer::Full,
-                Err(_) => Offer::Closed,
-            }
-        }
-        async fn recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
-            q.recv().await.ok()
-        }
-        fn try_recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
-            q.try_recv().ok()
-        }
+        $crate::channel_queue!();
     };
 }
 
@@ -386,6 +369,35 @@ macro_rules! stream_io {
         }
         async fn write_link(w: &mut Self::Writer, bytes: &[u8]) -> io::Result<()> {
             w.write_all(bytes).await
+        }
+    };
+}
+
+/// The queue items of a [`Runtime`] impl whose links are async-channel queues (async-std,
+/// smol, compio): `Link`, `Queue`, `queue`, `offer`, `recv` and `try_recv`. Expand it inside
+/// the `impl Runtime` with, in scope, `Arc`, `Offer`, and async-channel's `Sender`,
+/// `Receiver`, `TrySendError` and the crate itself as `channel`.
+#[macro_export]
+macro_rules! channel_queue {
+    () => {
+        type Link = Sender<Arc<[u8]>>;
+        type Queue = Receiver<Arc<[u8]>>;
+
+        fn queue(capacity: usize) -> (Self::Link, Self::Queue) {
+            channel::bounded(capacity)
+        }
+        fn offer(link: &Self::Link, wire: Arc<[u8]>) -> Offer {
+            match link.try_send(wire) {
+                Ok(()) => Offer::Queued,
+                Err(TrySendError::Full(_)) => Offer::Full,
+                Err(_) => Offer::Closed,
+            }
+        }
+        async fn recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
+            q.recv().await.ok()
+        }
+        fn try_recv(q: &mut Self::Queue) -> Option<Arc<[u8]>> {
+            q.try_recv().ok()
         }
     };
 }
