@@ -1,55 +1,129 @@
 //! The server herd on compio: thread-per-core over io_uring, as a shell that only moves
 //! bytes.
 //!
-//! Every decision is made by `herd-protocol`'s node and sessions, wired up by
-//! `herd-shell`; this crate starts `--threads` threads, each with its own compio runtime
-//! and its own `SO_REUSEPORT` listener, and carries out the sessions' actions with compio's
-//! completion-based sockets and timers. Tasks never leave their thread: one per client
-//! connection, two per peer link (reader and writer), and one per dialled neighbour on the
-//! first thread. The links' queues are async-channel queues, which work across threads, as
-//! a client on one thread floods to links whose writers run on others.
-
-mod conn;
-mod link;
+//! Every decision is made by `herd-protocol`'s node and sessions, and every step of a
+//! connection is sequenced by `herd_shell::drive::local` (the drivers for tasks that are not
+//! `Send`); this crate starts `--threads` threads, each with its own compio runtime and its
+//! own `SO_REUSEPORT` listener, and supplies compio's completion-based sockets and timers.
+//! Tasks never leave their thread: one per client connection, two per peer link (reader and
+//! writer), and one per dialled neighbour on the first thread. The links' queues are
+//! async-channel queues, which work across threads, as a client on one thread floods to
+//! links whose writers run on others.
 
 use std::io;
-use std::net::TcpListener as StdListener;
+use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::{Sender, TrySendError};
-use compio::net::TcpListener;
-use compio::runtime::{Runtime, spawn};
+use async_channel::{self as channel, Receiver, Sender, TrySendError};
+use compio::BufResult;
+use compio::io::{AsyncRead, AsyncWriteExt};
+use compio::net::{TcpListener, TcpStream};
 use futures_lite::future;
-use herd_shell::{Hub, Offer, Server};
+use herd_shell::drive::local::{self, HubOf, Runtime};
+use herd_shell::{Offer, Server};
 
-/// How the node reaches a peer link: the queue its writer task drains.
-type Link = Sender<Arc<[u8]>>;
+/// compio, as `herd_shell::drive::local` needs it.
+pub struct Compio;
 
-/// What every thread of this server shares.
-type Shared = Hub<Link>;
+/// A compio stream with the buffer it owns while the kernel works on it: reads and writes
+/// copy between it and the room the sessions lend.
+pub struct Owned(TcpStream, Vec<u8>);
 
-/// The non-blocking send floods go through.
-fn offer(link: &Link, wire: Arc<[u8]>) -> Offer {
-    match link.try_send(wire) {
-        Ok(()) => Offer::Queued,
-        Err(TrySendError::Full(_)) => Offer::Full,
-        Err(_) => Offer::Closed,
+impl Owned {
+    /// Reads into `room` through the owned buffer.
+    async fn read(&mut self, room: &mut [u8]) -> io::Result<usize> {
+        let mut buf = std::mem::take(&mut self.1);
+        buf.clear();
+        // The kernel fills the buffer's whole capacity: never more than `room`, or bytes past
+        // it would be read and dropped (a write may have grown the buffer).
+        if buf.capacity() > room.len() {
+            buf = Vec::with_capacity(room.len());
+        }
+        buf.reserve(room.len());
+        let BufResult(read, buf) = self.0.read(buf).await;
+        self.1 = buf;
+        let n = read?.min(room.len());
+        room[..n].copy_from_slice(&self.1[..n]);
+        Ok(n)
+    }
+
+    /// Writes all of `bytes` through the owned buffer.
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.1);
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        let BufResult(written, buf) = self.0.write_all(buf).await;
+        self.1 = buf;
+        written
     }
 }
 
-/// `io` within `limit`, a timeout being an `io::ErrorKind::TimedOut` error.
-async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    compio::time::timeout(limit, io)
-        .await
-        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+impl Runtime for Compio {
+    type Listener = TcpListener;
+    type Stream = Owned;
+    // compio streams are handles to one socket: one clone reads, the other writes.
+    type Reader = Owned;
+    type Writer = Owned;
+    type Handle = ();
+
+    async fn accept(listener: &TcpListener) -> io::Result<(Owned, SocketAddr)> {
+        let (stream, from) = listener.accept().await?;
+        Ok((Owned(stream, Vec::new()), from))
+    }
+    async fn connect(to: &str) -> io::Result<Owned> {
+        let stream = Owned(TcpStream::connect(to).await?, Vec::new());
+        Self::nodelay(&stream);
+        Ok(stream)
+    }
+    fn nodelay(stream: &Owned) {
+        let _ = stream.0.set_nodelay(true);
+    }
+    async fn read(s: &mut Owned, buf: &mut [u8]) -> io::Result<usize> {
+        s.read(buf).await
+    }
+    async fn write(s: &mut Owned, bytes: &[u8]) -> io::Result<()> {
+        s.write(bytes).await
+    }
+    fn split(stream: Owned) -> (Owned, Owned) {
+        let (rd, wr) = stream.0.into_split();
+        (Owned(rd, stream.1), Owned(wr, Vec::new()))
+    }
+    async fn read_link(r: &mut Owned, buf: &mut [u8]) -> io::Result<usize> {
+        r.read(buf).await
+    }
+    async fn write_link(w: &mut Owned, bytes: &[u8]) -> io::Result<()> {
+        w.write(bytes).await
+    }
+
+    async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+        compio::time::timeout(limit, io)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    }
+    async fn sleep(d: Duration) {
+        compio::time::sleep(d).await;
+    }
+    async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+        future::or(a, b).await
+    }
+
+    herd_shell::channel_queue!();
+
+    fn spawn(_: &(), task: impl Future<Output = ()> + 'static) {
+        compio::runtime::spawn(task).detach();
+    }
+    async fn spawn_writer(_: &(), writer: impl Future<Output = ()> + 'static) {
+        // Dropping compio's task handle (when the reader ends first) cancels the writer.
+        let _ = compio::runtime::spawn(writer).await;
+    }
 }
 
 /// Binds one listener per thread and serves `server` until its shutdown is triggered.
 pub fn serve(server: Server) -> io::Result<()> {
     let threads = server.threads;
     let wakeable = remote_wakeable(&server);
-    let hub = Shared::new(server, (), offer)?;
+    let hub = HubOf::<Compio>::new(server, (), Compio::offer)?;
     let listeners = (0..threads)
         .map(|_| hub.server.bind_shared())
         .collect::<io::Result<Vec<_>>>()?;
@@ -61,7 +135,9 @@ pub fn serve(server: Server) -> io::Result<()> {
             std::thread::Builder::new()
                 .name(format!("compio-{i}"))
                 .spawn(move || {
-                    let runtime = Runtime::builder().sync_queue_size(wakeable).build()?;
+                    let runtime = compio::runtime::Runtime::builder()
+                        .sync_queue_size(wakeable)
+                        .build()?;
                     runtime.block_on(worker(hub, listener, i == 0))
                 })
         })
@@ -95,29 +171,10 @@ fn remote_wakeable(server: &Server) -> usize {
 }
 
 /// One thread: accept on its own listener until shutdown; the first also dials.
-async fn worker(hub: Arc<Shared>, listener: StdListener, dials: bool) -> io::Result<()> {
+async fn worker(hub: Arc<HubOf<Compio>>, listener: StdListener, dials: bool) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     if dials {
-        for dialer in hub.dialers() {
-            spawn(link::dial(Arc::clone(&hub), dialer)).detach();
-        }
+        local::dial_all::<Compio>(&hub);
     }
-    let shutdown = hub.server.shutdown.clone();
-    loop {
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            shutdown.wait().await;
-            None
-        });
-        match accepted.await {
-            Some(Ok((stream, from))) => {
-                spawn(conn::client(Arc::clone(&hub), stream, from)).detach()
-            }
-            Some(Err(e)) => {
-                if let Some(pause) = hub.accept_failed(&e) {
-                    compio::time::sleep(pause).await;
-                }
-            }
-            None => return Ok(()),
-        }
-    }
+    local::accept_all::<Compio>(hub, listener).await
 }

@@ -16,6 +16,7 @@
 
 mod accept;
 mod args;
+pub mod blocking;
 pub mod drive;
 mod gate;
 mod hub;
