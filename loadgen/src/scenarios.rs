@@ -7,13 +7,14 @@ use anyhow::{Context, ensure};
 use hdrhistogram::Histogram;
 use herd_launcher::{Client, Herd, Manifest};
 use herd_records::{
-    IdleRow, Phase, PropagationRow, Scenario, SummaryRow, SustainableRow, SweepRow,
+    FailureRow, IdleRow, Phase, Problem, PropagationRow, Scenario, SummaryRow, SustainableRow,
+    SweepRow,
 };
 
 use crate::procfs;
 use crate::schedule::Schedule;
 use crate::search::Sweep;
-use crate::suite::Suite;
+use crate::suite::{PointFailed, Suite};
 use crate::workload;
 
 /// Clients registered before query scenarios.
@@ -93,6 +94,76 @@ pub fn run(suite: &mut Suite, backend: &Manifest, scenario: Scenario) -> anyhow:
         Scenario::Single => crate::single::run(suite, backend)?,
     }
     Ok(())
+}
+
+/// The suite's loop over backends and scenarios lives beside the scenarios it dispatches to,
+/// so `suite.rs` (the herd, the tables, the measurement) never imports this module.
+impl Suite {
+    /// Runs every scenario on every backend, recording failures as problems. A backend's
+    /// scenarios run grouped by the herd they need ([`herd_group`]) so
+    /// one started herd serves a group.
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        let mut scenarios = self.settings.scenarios.clone();
+        scenarios.sort_by_key(|&s| herd_group(s));
+        for backend in self.settings.backends.clone() {
+            for &scenario in &scenarios {
+                let step = format!("{} / {}", backend.name, scenario.name());
+                if self.progress.is_hidden() {
+                    // No terminal (CI, a log file): plain lines instead of a bar.
+                    let (at, of) = (
+                        self.progress.position() + 1,
+                        self.progress.length().unwrap_or(0),
+                    );
+                    eprintln!("[{at}/{of}] {step}");
+                }
+                self.progress.set_message(step);
+                self.attempt(&backend, scenario);
+                self.tables.write(&self.settings.out)?;
+                self.write_meta()?;
+                self.progress.inc(1);
+            }
+            self.release_herd();
+        }
+        self.progress.finish_with_message("done");
+        Ok(())
+    }
+
+    /// Runs one scenario, retrying it on a fresh herd when a point fails; the last failure
+    /// goes to `failures.csv`.
+    fn attempt(&mut self, backend: &Manifest, scenario: Scenario) {
+        let attempts = self.settings.scenario_attempts.max(1);
+        let mut reasons = Vec::new();
+        let mut point = String::from("setup");
+        for attempt in 1..=attempts {
+            let mark = self.tables.mark();
+            let Err(e) = run(self, backend, scenario) else {
+                return;
+            };
+            self.tables.rollback(mark);
+            let what = format!("{e:#}");
+            if let Some(p) = e.downcast_ref::<PointFailed>() {
+                point.clone_from(&p.point);
+            }
+            self.note(format!(
+                "attempt {attempt}/{attempts} of {} / {scenario} failed: {}",
+                backend.name,
+                what.lines().next().unwrap_or_default()
+            ));
+            self.tables.problems.push(Problem {
+                backend: backend.name.clone(),
+                scenario,
+                what: what.clone(),
+            });
+            reasons.push(what);
+        }
+        self.tables.failures.push(FailureRow {
+            backend: backend.name.clone(),
+            scenario,
+            point,
+            attempts,
+            reason: reasons.last().cloned().unwrap_or_default(),
+        });
+    }
 }
 
 /// Registers the seed clients and waits until every server knows all of them.
