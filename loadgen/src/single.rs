@@ -148,20 +148,23 @@ pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Res
     let mut logged = start(suite, backend, Some(log_dir.path()))?;
     // Places answer at once; IAMAT never asks them.
     let (mut herd, _herd_logs) = suite.herd(backend, "0")?;
+    // Every point loads IAMATs for the same warm-up and window; only its shape and pacing
+    // differ.
+    let iamat = |targets, connections, pipeline, schedule| Plan {
+        targets,
+        connections,
+        pipeline,
+        schedule,
+        warmup,
+        stop: Stop::After(duration),
+        drain: Duration::from_secs(1),
+        churn: false,
+        threads: s.loadgen_threads,
+        workload: Arc::new(workload::iamat),
+    };
     for rep in 0..reps {
         for (shape, connections, pipeline) in SHAPES {
-            let plan = |targets| Plan {
-                targets,
-                connections,
-                pipeline,
-                schedule: Schedule::Closed,
-                warmup,
-                stop: Stop::After(duration),
-                drain: Duration::from_secs(1),
-                churn: false,
-                threads: s.loadgen_threads,
-                workload: Arc::new(workload::iamat),
-            };
+            let plan = |targets| iamat(targets, connections, pipeline, Schedule::Closed);
             point(
                 suite,
                 backend,
@@ -188,17 +191,9 @@ pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Res
             )?;
         }
         // Paced as the iamat scenario loads the herd: its rate, connections and log.
-        let paced = |targets| Plan {
-            targets,
-            connections: s.connections,
-            pipeline: s.pipeline,
-            schedule: Schedule::Open { rate: s.iamat_rate },
-            warmup,
-            stop: Stop::After(duration),
-            drain: Duration::from_secs(1),
-            churn: false,
-            threads: s.loadgen_threads,
-            workload: Arc::new(workload::iamat),
+        let paced = |targets| {
+            let open = Schedule::Open { rate: s.iamat_rate };
+            iamat(targets, s.connections, s.pipeline, open)
         };
         let target = if s.server_logs {
             Target::Backend(&mut logged, true)
@@ -208,18 +203,7 @@ pub fn run_with(suite: &mut Suite, backend: &Manifest, t: Timing) -> anyhow::Res
         point(suite, backend, target, Shape::Paced, rep, &paced)?;
         // The herd closed loop, strict, beside the server alone's strict points.
         let (_, connections, pipeline) = SHAPES[0];
-        let strict = |targets| Plan {
-            targets,
-            connections,
-            pipeline,
-            schedule: Schedule::Closed,
-            warmup,
-            stop: Stop::After(duration),
-            drain: Duration::from_secs(1),
-            churn: false,
-            threads: s.loadgen_threads,
-            workload: Arc::new(workload::iamat),
-        };
+        let strict = |targets| iamat(targets, connections, pipeline, Schedule::Closed);
         let target = Target::Herd(&mut herd, s.server_logs);
         point(suite, backend, target, Shape::Strict, rep, &strict)?;
     }
