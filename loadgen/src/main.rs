@@ -105,7 +105,8 @@ struct RunArgs {
     /// Load generator event-loop threads.
     #[arg(long, default_value_t = 1)]
     loadgen_threads: usize,
-    /// Repetitions of every fixed-rate point [quick 3, full 5].
+    /// Repetitions of every fixed-rate point [quick 3, full 3].
+    /// (full measures longer windows and confirms the found limit 5 times.)
     #[arg(long)]
     reps: Option<u32>,
     /// Measured seconds per repetition [quick 2, full 5].
@@ -220,8 +221,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         loadgen_threads: args.loadgen_threads,
-        reps: args.reps.unwrap_or(if full { 5 } else { 3 }),
-        warmup: Duration::from_millis(if full { 2_000 } else { 700 }),
+        reps: args.reps.unwrap_or(3),
+        warmup: Duration::from_millis(if full { 1_000 } else { 700 }),
         duration: Duration::from_secs(args.seconds.unwrap_or(if full { 5 } else { 2 })),
         connections: args.connections,
         pipeline: args.pipeline,
@@ -240,11 +241,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             min_rate: 250.0,
             max_points: 16,
         },
-        search_reps: if full { 2 } else { 1 },
+        search_reps: 1,
         confirm_reps: if full { 5 } else { 3 },
         confirm_rounds: 4,
         scenario_attempts: 2,
-        disturbed_retries: if full { 2 } else { 1 },
+        disturbed_retries: 1,
         placement,
         crate_names: meta::crate_names(&root, &all_manifests),
         idle_reps: if full { 3 } else { 2 },

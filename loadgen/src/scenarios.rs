@@ -116,8 +116,12 @@ impl Suite {
                     );
                     eprintln!("[{at}/{of}] {step}");
                 }
-                self.progress.set_message(step);
+                self.progress.set_message(step.clone());
+                let started = std::time::Instant::now();
                 self.attempt(&backend, scenario);
+                if self.progress.is_hidden() {
+                    eprintln!("    {step}: {:.1} s", started.elapsed().as_secs_f64());
+                }
                 self.tables.write(&self.settings.out)?;
                 self.write_meta()?;
                 self.progress.inc(1);

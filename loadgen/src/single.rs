@@ -16,7 +16,7 @@
 //! repetition.
 //!
 //! The windows are shorter than the other scenarios' (saturated closed loop settles within
-//! a few hundred milliseconds): the scenario fits in about 30 s per backend quick and 90 s
+//! a few hundred milliseconds): the scenario fits in about 30 s per backend quick and 70 s
 //! full.
 
 use std::net::SocketAddr;
@@ -47,12 +47,12 @@ pub struct Timing {
 }
 
 /// The timing of each preset: 8 points a repetition, so quick is 2 x 8 x 1.6 s plus the
-/// starts (about 30 s) and full 3 x 8 x 4 s (about 100 s with the starts).
+/// starts (about 30 s) and full 3 x 8 x 2.6 s (about 70 s with the starts).
 pub fn timing(preset: &str) -> Timing {
     if preset == "full" {
         Timing {
-            warmup: Duration::from_millis(1_000),
-            duration: Duration::from_secs(3),
+            warmup: Duration::from_millis(600),
+            duration: Duration::from_secs(2),
             reps: 3,
         }
     } else {
