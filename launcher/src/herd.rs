@@ -150,6 +150,30 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .collect()
 }
 
+/// A loopback port for [`PlacesSpec::Unreachable`]: free now, and below the kernel's
+/// ephemeral range, so no `connect` and no bind to port 0 (a parallel hostile suite makes
+/// thousands) can be handed it before a test takes it over with a fake places service.
+fn unreachable_port() -> anyhow::Result<u16> {
+    use std::hash::{BuildHasher, RandomState};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    // The upper half below the range; a random start so concurrent herds rarely try the
+    // same port first.
+    let span = u64::from(low / 2);
+    if span >= 1_024 {
+        let start = RandomState::new().hash_one(std::process::id());
+        for i in 0..256 {
+            let port = (low / 2) + ((start.wrapping_add(i * 7_919)) % span) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
+    Ok(free_ports(1)?[0])
+}
+
 /// Waits for the `listening on ADDR` line; keeps draining stdout afterwards so the child
 /// never blocks on a full pipe.
 fn wait_ready(child: &mut Child, what: &str) -> anyhow::Result<SocketAddr> {
@@ -291,7 +315,7 @@ impl Herd {
                 let addr = wait_ready(&mut child, "places service")?;
                 (Some(child), format!("http://{addr}"))
             }
-            PlacesSpec::Unreachable => (None, format!("http://127.0.0.1:{}", free_ports(1)?[0])),
+            PlacesSpec::Unreachable => (None, format!("http://127.0.0.1:{}", unreachable_port()?)),
         };
         let ports = free_ports(spec.topology.servers.len())?;
         let config = config_for(&spec.topology, &ports, &places_url, spec.places_timeout_ms)?;
@@ -559,5 +583,22 @@ mod tests {
         assert!(e.to_string().contains("still not free"), "{e}");
         drop(held);
         wait_port_free(addr, Duration::from_secs(5)).expect("free once released");
+    }
+
+    #[test]
+    fn the_unreachable_places_port_is_free_and_below_the_ephemeral_range() {
+        let port = unreachable_port().expect("a port");
+        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .expect("linux")
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("a number");
+        assert!(
+            port < low,
+            "{port} is inside the ephemeral range from {low}"
+        );
+        // Nothing holds it: a fake places service can take it over.
+        TcpListener::bind(("127.0.0.1", port)).expect("free");
     }
 }
