@@ -246,6 +246,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         confirm_rounds: 4,
         scenario_attempts: 2,
         disturbed_retries: 1,
+        sweep_disturbed_retries: 2,
         placement,
         crate_names: meta::crate_names(&root, &all_manifests),
         idle_reps: if full { 3 } else { 2 },

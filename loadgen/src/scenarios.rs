@@ -302,8 +302,9 @@ fn sweep(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
             s.search_reps
         };
         let mut rows = Vec::new();
+        let judge = |r: &SummaryRow| kept_up(r, objective_us);
         for rep in 0..reps {
-            rows.push(suite.measure_point(&mut herd, Scenario::Sweep, &plan, rep, true)?);
+            rows.push(suite.measure_point(&mut herd, Scenario::Sweep, &plan, rep, Some(&judge))?);
         }
         let row = sweep_row(&backend.name, step, phase, rate, &rows, objective_us);
         step += 1;

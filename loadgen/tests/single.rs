@@ -52,6 +52,7 @@ fn settings(root: std::path::PathBuf, out: std::path::PathBuf) -> Settings {
         confirm_rounds: 1,
         scenario_attempts: 1,
         disturbed_retries: 0,
+        sweep_disturbed_retries: 0,
         placement: Placement::none(),
         crate_names: vec![],
         idle_reps: 1,
