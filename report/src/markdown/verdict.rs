@@ -155,6 +155,16 @@ pub(super) fn recommendation(out: &mut String, v: &View<'_>) {
         if let Some(l) = v.sustainable.get(&winner.backend) {
             deciding_figure(out, &winner.backend, l);
         }
+        if let Some(d) = stats::search_disturbance(&v.run.sweep) {
+            let _ = writeln!(
+                out,
+                "
+**The search ran on a disturbed machine:** of its {} sweep points, {} stayed disturbed after their retries (steal up to {:.0}%; they are listed under \"Problems met\"). Time stolen by the hypervisor can push a point's p99 past the objective, so a backend's found limit may be set by the machine rather than its runtime; treat this ranking as provisional and rerun on a quiet machine (`scripts/bench-repeat 3` shows whether the winner holds).",
+                d.points,
+                d.disturbed,
+                d.worst_steal * 100.0
+            );
+        }
         references(out, v, winner);
     }
     let _ = writeln!(out);

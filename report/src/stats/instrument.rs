@@ -177,6 +177,33 @@ pub fn instrument(ceiling: &[CeilingRow]) -> Vec<Shape> {
         .collect()
 }
 
+/// How much of the search for each backend's limit ran on a disturbed machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchDisturbance {
+    /// Sweep points still disturbed after their retries, and all sweep points.
+    pub disturbed: usize,
+    pub points: usize,
+    /// The worst steal of a disturbed point, as a fraction of the time.
+    pub worst_steal: f64,
+}
+
+/// The sweep's disturbance, when any point of it was disturbed: a failure measured under
+/// stolen time can set a backend's found limit low, so the verdict is then provisional.
+pub fn search_disturbance(sweep: &[SweepRow]) -> Option<SearchDisturbance> {
+    let disturbed: Vec<&SweepRow> = sweep.iter().filter(|r| r.disturbed).collect();
+    if disturbed.is_empty() {
+        return None;
+    }
+    Some(SearchDisturbance {
+        disturbed: disturbed.len(),
+        points: sweep.len(),
+        worst_steal: disturbed
+            .iter()
+            .map(|r| r.steal_fraction)
+            .fold(0.0, f64::max),
+    })
+}
+
 /// A measured point that was still disturbed after its retries: listed, never used as data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Disturbed {
@@ -274,6 +301,42 @@ pub fn placement(meta: &RunMeta) -> Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_with_disturbed_points_is_flagged_with_its_worst_steal() {
+        let point = |disturbed: bool, steal: f64| SweepRow {
+            backend: "t".into(),
+            scenario: Scenario::Iamat,
+            step: 0,
+            phase: herd_records::Phase::Ramp,
+            target_rate: 1_000.0,
+            achieved_rate: 1_000.0,
+            p50_us: 1,
+            p99_us: 1,
+            p99_min_us: 1,
+            p99_max_us: 1,
+            error_fraction: 0.0,
+            sustainable: true,
+            server_cpu_us_per_command: 0.0,
+            loadgen_cpu_us_per_command: 0.0,
+            loadavg_1m: 0.0,
+            steal_fraction: steal,
+            outside_cpu_cores: 0.0,
+            disturbed,
+        };
+        assert_eq!(search_disturbance(&[]), None);
+        assert_eq!(search_disturbance(&[point(false, 0.04)]), None);
+        // The quiet point's steal does not count; the worst disturbed one does.
+        let sweep = [point(false, 0.5), point(true, 0.2), point(true, 0.3)];
+        assert_eq!(
+            search_disturbance(&sweep),
+            Some(SearchDisturbance {
+                disturbed: 2,
+                points: 3,
+                worst_steal: 0.3
+            })
+        );
+    }
 
     #[test]
     fn headroom_needs_both_a_ceiling_and_a_herd_rate() {
