@@ -155,10 +155,7 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
 /// thousands) can be handed it before a test takes it over with a fake places service.
 fn unreachable_port() -> anyhow::Result<u16> {
     use std::hash::{BuildHasher, RandomState};
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32_768);
+    let low = ephemeral_low().unwrap_or(32_768);
     // The upper half below the range; a random start so concurrent herds rarely try the
     // same port first.
     let span = u64::from(low / 2);
@@ -172,6 +169,12 @@ fn unreachable_port() -> anyhow::Result<u16> {
         }
     }
     Ok(free_ports(1)?[0])
+}
+
+/// The first port of the kernel's ephemeral range, where it can read it.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// Waits for the `listening on ADDR` line; keeps draining stdout afterwards so the child
@@ -588,12 +591,7 @@ mod tests {
     #[test]
     fn the_unreachable_places_port_is_free_and_below_the_ephemeral_range() {
         let port = unreachable_port().expect("a port");
-        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .expect("linux")
-            .split_whitespace()
-            .next()
-            .and_then(|s| s.parse().ok())
-            .expect("a number");
+        let low = ephemeral_low().expect("linux names its ephemeral range");
         assert!(
             port < low,
             "{port} is inside the ephemeral range from {low}"
