@@ -31,7 +31,7 @@ use crate::ceiling;
 use crate::driver::Plan;
 use crate::placement;
 use crate::schedule::{Schedule, Stop};
-use crate::suite::{Measured, PointFailed, Suite, measure_plan};
+use crate::suite::{Measured, PointFailed, Suite, measure_plan, retry_disturbed};
 use crate::workload;
 
 /// Closed-loop shapes: (shape, connections, commands in flight per connection).
@@ -255,7 +255,7 @@ fn point(
                 .unwrap_or_else(|| "no command was answered".into());
             return Err(fail(reason).into());
         }
-        if m.disturbance.disturbed && attempt < suite.settings.disturbed_retries {
+        if retry_disturbed(m.disturbance.disturbed, None, attempt, &suite.settings) {
             attempt += 1;
             suite.progress.println(format!(
                 "{} / {} {what}: disturbed, repeating",
