@@ -359,7 +359,9 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, PlacesFailure> {
             // Trailer section: header lines up to an empty line.
             return Ok(find_blank_line_end(data).map(|_| body));
         }
-        if body.len() + size > MAX_BODY_BYTES {
+        // `body` never exceeds the limit, so this cannot overflow, whatever size a chunk
+        // claims (a sum could: the fuzzer found a chunk of 0xFFFFFFFFFFFFFFFF bytes).
+        if size > MAX_BODY_BYTES - body.len() {
             return Err(PlacesFailure::TooLarge);
         }
         if data.len() < size + 2 {
@@ -471,6 +473,20 @@ mod tests {
                 .expect("ok")
                 .expect("complete");
             assert_eq!(got.body, b"abcde");
+        }
+    }
+
+    #[test]
+    fn a_chunk_of_impossible_size_is_too_large_not_a_panic() {
+        for size in ["FFFFFFFFFFFFFFFF", "FFFFFFFFFFFFFFFE", "400001"] {
+            let raw = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{{\"a\"\r\n{size}\r\nF\r\n"
+            );
+            assert_eq!(
+                feed_all(&[raw.as_bytes()]),
+                Err(PlacesFailure::TooLarge),
+                "chunk of 0x{size} bytes"
+            );
         }
     }
 
