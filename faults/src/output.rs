@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use herd_records::{
     FAULT_SUMMARY_FILE, FAULTS_FILE, FaultRow, FaultSummaryRow, SOAK_FILE, SOAK_GROWTH_FILE,
-    SoakGrowthRow, SoakSampleRow, write_csv,
+    SoakGrowthRow, SoakSampleRow, read_csv, write_csv,
 };
 
 use crate::scenario::Outcome;
@@ -81,10 +81,14 @@ fn secs(d: Duration) -> f64 {
 }
 
 /// `soak.csv` (every sample of every backend) and `soak-growth.csv` (one row per backend
-/// and server).
+/// and server). Rows of backends these outcomes do not cover are kept, so backends can be
+/// soaked a few at a time into one run directory; a backend soaked again is replaced.
 pub fn write_soak(dir: &Path, outcomes: &[SoakOutcome]) -> anyhow::Result<()> {
-    let mut samples = Vec::new();
-    let mut growth = Vec::new();
+    let fresh = |b: &str| outcomes.iter().any(|o| o.backend == b);
+    let mut samples: Vec<SoakSampleRow> = read_csv(&dir.join(SOAK_FILE))?;
+    samples.retain(|r| !fresh(&r.backend));
+    let mut growth: Vec<SoakGrowthRow> = read_csv(&dir.join(SOAK_GROWTH_FILE))?;
+    growth.retain(|r| !fresh(&r.backend));
     for o in outcomes {
         for s in &o.samples {
             samples.push(SoakSampleRow {
@@ -112,6 +116,12 @@ pub fn write_soak(dir: &Path, outcomes: &[SoakOutcome]) -> anyhow::Result<()> {
                 rate_source: o.rate_source.clone(),
                 sent: o.sent,
                 failed: o.failed,
+                cpus: o
+                    .cpus
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
             });
         }
     }
@@ -133,6 +143,60 @@ mod tests {
         assert_eq!(p(100.0), Some(10));
         assert_eq!(p(0.0), Some(1));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn soaked(backend: &str, rss_kib: u64, cpus: Vec<usize>) -> SoakOutcome {
+        let sample = |secs, rss_kib| crate::soak::Sample {
+            at: Duration::from_secs(secs),
+            server: "Clark".into(),
+            pid: 7,
+            rss_kib,
+            fds: 9,
+        };
+        let samples = vec![sample(0, rss_kib), sample(30, rss_kib)];
+        SoakOutcome {
+            backend: backend.into(),
+            growth: crate::soak::growth(&samples, Duration::from_secs(30)),
+            samples,
+            sent: 10,
+            acked: 10,
+            failed: 0,
+            rate: 100.0,
+            rate_source: "given".into(),
+            cpus,
+        }
+    }
+
+    #[test]
+    fn a_later_soak_keeps_other_backends_and_replaces_its_own() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_soak(
+            dir.path(),
+            &[
+                soaked("tokio", 1000, vec![0]),
+                soaked("smol", 2000, vec![1]),
+            ],
+        )
+        .expect("first soak");
+        write_soak(dir.path(), &[soaked("smol", 3000, vec![])]).expect("second soak");
+
+        let samples: Vec<SoakSampleRow> = read_csv(&dir.path().join(SOAK_FILE)).expect("read");
+        let rss = |b: &str| -> Vec<u64> {
+            samples
+                .iter()
+                .filter(|r| r.backend == b)
+                .map(|r| r.rss_kib)
+                .collect()
+        };
+        assert_eq!(rss("tokio"), [1000, 1000]);
+        assert_eq!(rss("smol"), [3000, 3000]);
+        let growth: Vec<SoakGrowthRow> =
+            read_csv(&dir.path().join(SOAK_GROWTH_FILE)).expect("read");
+        let cpus: Vec<(&str, &str)> = growth
+            .iter()
+            .map(|g| (g.backend.as_str(), g.cpus.as_str()))
+            .collect();
+        assert_eq!(cpus, [("tokio", "0"), ("smol", "")]);
     }
 
     #[test]

@@ -120,6 +120,33 @@ pub struct SoakOutcome {
     /// The offered load (commands/s over the herd) and how it was chosen.
     pub rate: f64,
     pub rate_source: String,
+    /// The CPUs this soak's lane was pinned to; empty if it was not pinned.
+    pub cpus: Vec<usize>,
+}
+
+/// The CPUs of each of `lanes` soaks run side by side: `available` dealt into contiguous,
+/// disjoint shares as even as they go (the first lanes get one more when it does not
+/// divide). One lane is not pinned (an empty list). More lanes than CPUs is an error: two
+/// herds on one CPU would measure each other.
+pub fn lane_cpus(available: &[usize], lanes: usize) -> anyhow::Result<Vec<Vec<usize>>> {
+    if lanes <= 1 {
+        return Ok(vec![Vec::new()]);
+    }
+    if lanes > available.len() {
+        anyhow::bail!(
+            "{lanes} lanes need at least {lanes} CPUs, this process may use {}",
+            available.len()
+        );
+    }
+    let (each, extra) = (available.len() / lanes, available.len() % lanes);
+    let mut rest = available;
+    Ok((0..lanes)
+        .map(|i| {
+            let (lane, tail) = rest.split_at(each + usize::from(i < extra));
+            rest = tail;
+            lane.to_vec()
+        })
+        .collect())
 }
 
 /// Runs the soak against one backend's herd.
@@ -179,6 +206,7 @@ pub fn run(
         failed: count(&history.failed),
         rate: plan.load.rate,
         rate_source: String::new(),
+        cpus: Vec::new(),
     })
 }
 
@@ -213,6 +241,33 @@ mod tests {
         assert!((g[1].rss_pct - (1285.0 - 1105.0) / 1105.0 * 100.0).abs() < 1e-9);
         assert!((g[1].fds_pct - 20.0).abs() < 1e-9);
         assert!(!g[1].within(TARGET_GROWTH_PCT));
+    }
+
+    #[test]
+    fn lanes_share_the_cpus_without_overlap() {
+        type Case<'a> = (&'a [usize], usize, &'a [&'a [usize]]);
+        let cases: &[Case<'_>] = &[
+            (&[0, 1], 1, &[&[]]),
+            (&[0, 1], 2, &[&[0], &[1]]),
+            (&[0, 1, 2], 2, &[&[0, 1], &[2]]),
+            (
+                &[0, 1, 2, 3, 4, 5, 6, 7],
+                3,
+                &[&[0, 1, 2], &[3, 4, 5], &[6, 7]],
+            ),
+            (&[2, 5], 2, &[&[2], &[5]]),
+            (&[4], 0, &[&[]]),
+        ];
+        for &(available, lanes, want) in cases {
+            let got = lane_cpus(available, lanes).expect("enough CPUs");
+            let want: Vec<Vec<usize>> = want.iter().map(|l| l.to_vec()).collect();
+            assert_eq!(got, want, "{available:?} in {lanes} lanes");
+        }
+        let err = lane_cpus(&[0, 1], 3).expect_err("three lanes on two CPUs");
+        assert!(
+            err.to_string().contains("3 lanes need at least 3 CPUs"),
+            "{err}"
+        );
     }
 
     #[test]

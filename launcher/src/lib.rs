@@ -8,11 +8,13 @@
 //! launches every server, waits for each to say `listening on`, and waits until an update
 //! at one server is visible at all the others, so a started herd is a working herd. Every process is killed when the [`Herd`] drops.
 //!
-//! It does not measure anything; that is the load generator's job.
+//! It does not measure anything; that is the load generator's job. [`placement`] pins a
+//! caller and the processes it starts to CPUs, for the load generator and the soak.
 
 mod client;
 mod herd;
 mod manifest;
+pub mod placement;
 mod topology;
 
 pub use client::Client;

@@ -10,7 +10,7 @@
 //! and writes the records of `herd-records` plus HdrHistogram files ([`hist`]).
 //! [`ceiling`] measures the load generator itself against a responder with no runtime at
 //! all, beside a bare client ([`bare`]) that does nothing but send and count. [`placement`]
-//! keeps the load generator and the servers on disjoint CPUs.
+//! (the launcher's) keeps the load generator and the servers on disjoint CPUs.
 //!
 //! It judges nothing about the backends: the report crate reads what it wrote and draws the
 //! conclusions. (Whether a point kept up, was disturbed, or failed is the instrument's own
@@ -22,7 +22,6 @@ pub mod disturbance;
 pub mod driver;
 pub mod hist;
 pub mod meta;
-pub mod placement;
 pub mod procfs;
 pub mod reply;
 pub mod scenarios;
@@ -31,3 +30,5 @@ pub mod search;
 pub mod single;
 pub mod suite;
 pub mod workload;
+
+pub use herd_launcher::placement;

@@ -87,6 +87,11 @@ pub struct SoakGrowthRow {
     /// Commands sent over the whole soak, and those that failed (timeout or reset).
     pub sent: u64,
     pub failed: u64,
+    /// The CPUs the herd and its load were confined to (`0`, `0,1`); empty when the soak
+    /// ran unpinned, alone on the machine. Soaks in lanes (`faults soak --lanes 2`) run side
+    /// by side, each on its own CPUs.
+    #[serde(default)]
+    pub cpus: String,
 }
 
 /// One hostile conformance case against one backend, as the conformance binary reported it.

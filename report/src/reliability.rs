@@ -62,6 +62,8 @@ pub struct Soak {
     pub rate_source: String,
     pub sent: u64,
     pub failed: u64,
+    /// The CPUs the soak's lane was pinned to; empty when it ran alone, unpinned.
+    pub cpus: String,
 }
 
 /// Everything the reliability section says about one backend.
@@ -190,6 +192,7 @@ pub fn reliability(
                     rate_source: first.rate_source.clone(),
                     sent: first.sent,
                     failed: first.failed,
+                    cpus: first.cpus.clone(),
                 }
             });
             BackendReliability {
@@ -266,6 +269,7 @@ mod tests {
             rate_source: "70% of iamat sustainable 1000/s".into(),
             sent: 1000,
             failed: 0,
+            cpus: String::new(),
         }
     }
 

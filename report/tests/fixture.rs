@@ -352,6 +352,7 @@ fn write_reliability(dir: &Path) {
         rate_source: "70% of iamat sustainable 8000/s".into(),
         sent: 280_000,
         failed: 0,
+        cpus: "1".into(),
     };
     write_csv(
         &dir.join(SOAK_GROWTH_FILE),

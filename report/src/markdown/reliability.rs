@@ -244,14 +244,14 @@ pub(super) fn reliability_section(out: &mut String, v: &View<'_>) {
     );
     let _ = writeln!(
         out,
-        "| backend | offered | window from | RSS growth | fds growth | within {SOAK_GROWTH_TARGET_PCT}% | sent | failed |"
+        "| backend | offered | window from | RSS growth | fds growth | within {SOAK_GROWTH_TARGET_PCT}% | sent | failed | CPUs |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
-    for r in soaked {
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for r in &soaked {
         if let Some(s) = &r.soak {
             let _ = writeln!(
                 out,
-                "| {} | {} ({}) | {:.0} s | {:+.2}% | {:+.2}% | {} | {} | {} |",
+                "| {} | {} ({}) | {:.0} s | {:+.2}% | {:+.2}% | {} | {} | {} | {} |",
                 v.name(&r.backend),
                 rate(s.rate),
                 s.rate_source,
@@ -260,9 +260,19 @@ pub(super) fn reliability_section(out: &mut String, v: &View<'_>) {
                 s.fds_growth_pct,
                 if s.within_target { "yes" } else { "**no**" },
                 s.sent,
-                s.failed
+                s.failed,
+                if s.cpus.is_empty() { "all" } else { &s.cpus }
             );
         }
+    }
+    if soaked
+        .iter()
+        .any(|r| r.soak.as_ref().is_some_and(|s| !s.cpus.is_empty()))
+    {
+        let _ = writeln!(
+            out,
+            "\nA soak with CPUs listed ran in a lane (`scripts/soak --lanes`): backends soaked side by side, each herd and its load confined to the CPUs shown, so its load shared that CPU with the herd."
+        );
     }
     let _ = writeln!(out);
 }

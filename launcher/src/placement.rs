@@ -5,7 +5,8 @@
 //! generator, the rest for the servers (and the places service). CPU affinity is inherited
 //! by threads and child processes, so the load generator pins its own main thread before it
 //! starts any thread, and starts servers from a thread briefly pinned to the servers' CPUs
-//! (no change to the launcher, no `taskset` needed). With one CPU nothing is pinned.
+//! (no `taskset` needed). With one CPU nothing is pinned. The soak pins each of its lanes
+//! the same way.
 
 use std::io;
 use std::process::{Child, Command};
