@@ -44,6 +44,7 @@ pub fn fault_load(seed: u64) -> LoadSpec {
         clients: 256,
         whatsat_share: 0.0,
         seed,
+        connections_per_server: 1,
     }
 }
 
@@ -82,12 +83,14 @@ pub fn soak_plan(preset: Preset, seed: u64) -> SoakPlan {
     SoakPlan {
         duration,
         sample_every,
-        places_latency: "20ms".into(),
+        places_latency: Duration::from_millis(20),
         load: LoadSpec {
             rate: 300.0,
             clients: 1_000,
             whatsat_share: 0.2,
             seed,
+            // Set by the soak from its rate (`load::connections_for`).
+            connections_per_server: 1,
         },
     }
 }

@@ -65,6 +65,25 @@ pub struct LoadSpec {
     /// Share of commands that are WHATSATs (for a client already acknowledged somewhere).
     pub whatsat_share: f64,
     pub seed: u64,
+    /// Pipelined connections to each server, each with its own sender and reader. A
+    /// connection makes one places call at a time (docs/PROTOCOL.md), so a WHATSAT load
+    /// needs enough of them: see [`connections_for`].
+    pub connections_per_server: usize,
+}
+
+/// Connections per server that keep each connection's places calls at most half busy:
+/// `rate * whatsat_share` calls a second, each taking `places_latency`, spread over
+/// `servers` servers. A connection's replies leave in order, so a connection whose places
+/// calls queue holds up its IAMAT replies too, and past full it falls behind for good.
+pub fn connections_for(
+    rate: f64,
+    whatsat_share: f64,
+    places_latency: Duration,
+    servers: usize,
+) -> usize {
+    let busy = rate * whatsat_share * places_latency.as_secs_f64();
+    let total = (busy / 0.5).ceil().max(1.0);
+    ((total / servers.max(1) as f64).ceil() as usize).max(1)
 }
 
 /// The newest acknowledged update of a client: its time and the server that acknowledged it.
@@ -154,7 +173,7 @@ struct Shared {
     /// Herd-wide client-time counter, in microseconds after `base`.
     seq: AtomicU64,
     base: Nanos,
-    /// Commands in flight, per server.
+    /// Commands in flight, per connection (sender).
     in_flight: Vec<Mutex<VecDeque<Pending>>>,
 }
 
@@ -171,25 +190,31 @@ impl std::fmt::Debug for Load {
 }
 
 impl Load {
-    /// Starts one sender per address, each at `rate / addrs.len()`.
+    /// Starts `connections_per_server` senders per address, each at an equal share of
+    /// `rate`.
     pub fn start(spec: &LoadSpec, addrs: &[SocketAddr], history: Arc<History>) -> Load {
         let now = Nanos::from_system_time(SystemTime::now());
+        let per_server = spec.connections_per_server.max(1);
+        let targets: Vec<SocketAddr> = addrs
+            .iter()
+            .flat_map(|&a| std::iter::repeat_n(a, per_server))
+            .collect();
         let shared = Arc::new(Shared {
             history,
             stop: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             seq: AtomicU64::new(1),
             base: now,
-            in_flight: addrs.iter().map(|_| Mutex::default()).collect(),
+            in_flight: targets.iter().map(|_| Mutex::default()).collect(),
         });
-        let interval = Duration::from_secs_f64(addrs.len().max(1) as f64 / spec.rate.max(0.001));
-        let threads = addrs
-            .iter()
+        let interval = Duration::from_secs_f64(targets.len().max(1) as f64 / spec.rate.max(0.001));
+        let threads = targets
+            .into_iter()
             .enumerate()
-            .map(|(i, &addr)| {
+            .map(|(i, addr)| {
                 let sender = Sender {
                     shared: Arc::clone(&shared),
-                    server: i,
+                    slot: i,
                     addr,
                     spec: spec.clone(),
                     rng: Rng::new(spec.seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc)),
@@ -241,7 +266,8 @@ impl Drop for Load {
 
 struct Sender {
     shared: Arc<Shared>,
-    server: usize,
+    /// This sender's connection: its index in `Shared::in_flight`.
+    slot: usize,
     addr: SocketAddr,
     spec: LoadSpec,
     rng: Rng,
@@ -317,12 +343,12 @@ impl Sender {
         let reader = {
             let dead = Arc::clone(&dead);
             let shared = Arc::clone(&self.shared);
-            let server = self.server;
+            let slot = self.slot;
             std::thread::spawn(move || {
-                read_replies(read, &shared, server);
+                read_replies(read, &shared, slot);
                 dead.store(true, Ordering::SeqCst);
                 // Replies that can no longer come.
-                let lost = lock(&shared.in_flight[server]).drain(..).count();
+                let lost = lock(&shared.in_flight[slot]).drain(..).count();
                 shared
                     .history
                     .failed
@@ -337,7 +363,7 @@ impl Sender {
     }
 
     fn fail_in_flight(&self) {
-        let lost = lock(&self.shared.in_flight[self.server]).drain(..).count();
+        let lost = lock(&self.shared.in_flight[self.slot]).drain(..).count();
         self.shared
             .history
             .failed
@@ -364,7 +390,7 @@ impl Sender {
             (line, Pending::Iamat { client, time })
         };
         {
-            let mut queue = lock(&self.shared.in_flight[self.server]);
+            let mut queue = lock(&self.shared.in_flight[self.slot]);
             if queue.len() >= MAX_IN_FLIGHT {
                 return false;
             }
@@ -385,12 +411,12 @@ impl Sender {
 }
 
 /// Reads replies in order and matches each to the oldest command in flight.
-fn read_replies(mut stream: TcpStream, shared: &Shared, server: usize) {
+fn read_replies(mut stream: TcpStream, shared: &Shared, slot: usize) {
     let mut replies = ReplyReader::new(1 << 20);
     let mut buf = vec![0; 64 * 1024];
     loop {
         loop {
-            let Some(expect) = lock(&shared.in_flight[server]).front().map(|p| match p {
+            let Some(expect) = lock(&shared.in_flight[slot]).front().map(|p| match p {
                 Pending::Iamat { .. } => Expect::Line,
                 Pending::Whatsat => Expect::Whatsat,
             }) else {
@@ -401,7 +427,7 @@ fn read_replies(mut stream: TcpStream, shared: &Shared, server: usize) {
                 Ok(None) => break,
                 Err(_) => return,
             };
-            let Some(pending) = lock(&shared.in_flight[server]).pop_front() else {
+            let Some(pending) = lock(&shared.in_flight[slot]).pop_front() else {
                 break;
             };
             judge_reply(&reply, pending, &shared.history);
@@ -462,6 +488,27 @@ mod tests {
         h.ack(1, Nanos(t.0 - 1), "S2");
         assert_eq!(h.acked(), [None, Some(t)]);
         assert_eq!(h.acked_by(1).as_deref(), Some("S1"));
+    }
+
+    #[test]
+    fn enough_connections_that_places_calls_never_queue_for_long() {
+        let ms = Duration::from_millis;
+        // No WHATSATs, or a trickle: one connection per server.
+        assert_eq!(connections_for(200.0, 0.0, ms(20), 5), 1);
+        assert_eq!(connections_for(300.0, 0.2, ms(20), 5), 1);
+        // 2,000/s, 20% WHATSAT at 20 ms: 8 connections busy on average, 16 at half
+        // busy, 4 per server.
+        assert_eq!(connections_for(2_000.0, 0.2, ms(20), 5), 4);
+        // 8,668/s: 34.7 busy, 70 at half busy, 14 per server.
+        assert_eq!(connections_for(8_668.0, 0.2, ms(20), 5), 14);
+        for rate in [100.0, 1_000.0, 5_000.0, 20_000.0] {
+            let per = connections_for(rate, 0.2, ms(20), 5);
+            let busy = rate * 0.2 * 0.020 / (per * 5) as f64;
+            assert!(
+                busy <= 0.5,
+                "{rate}/s: {per} per server, each {busy:.2} busy"
+            );
+        }
     }
 
     #[test]

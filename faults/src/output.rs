@@ -122,6 +122,7 @@ pub fn write_soak(dir: &Path, outcomes: &[SoakOutcome]) -> anyhow::Result<()> {
                     .map(usize::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
+                connections: o.connections,
             });
         }
     }
@@ -164,6 +165,7 @@ mod tests {
             rate: 100.0,
             rate_source: "given".into(),
             cpus,
+            connections: 5,
         }
     }
 

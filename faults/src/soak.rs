@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use herd_launcher::{Herd, HerdSpec, Manifest, PlacesSpec, Profile, Topology};
 
-use crate::load::{History, Load, LoadSpec};
+use crate::load::{History, Load, LoadSpec, connections_for};
 
 /// Largest growth, in percent, a soak may show over its last two thirds.
 pub const TARGET_GROWTH_PCT: f64 = 5.0;
@@ -19,8 +19,8 @@ pub const TARGET_GROWTH_PCT: f64 = 5.0;
 pub struct SoakPlan {
     pub duration: Duration,
     pub sample_every: Duration,
-    /// Places service latency, as `places --latency` takes it.
-    pub places_latency: String,
+    /// Places service latency.
+    pub places_latency: Duration,
     pub load: LoadSpec,
 }
 
@@ -122,6 +122,8 @@ pub struct SoakOutcome {
     pub rate_source: String,
     /// The CPUs this soak's lane was pinned to; empty if it was not pinned.
     pub cpus: Vec<usize>,
+    /// Client connections the load used, over all servers.
+    pub connections: usize,
 }
 
 /// The CPUs of each of `lanes` soaks run side by side: `available` dealt into contiguous,
@@ -159,7 +161,7 @@ pub fn run(
 ) -> anyhow::Result<SoakOutcome> {
     let mut spec = HerdSpec::new(manifest.clone(), topology, profile);
     spec.places = PlacesSpec::Service {
-        latency: plan.places_latency.clone(),
+        latency: format!("{}ms", plan.places_latency.as_millis()),
         error_rate: 0.0,
         seed: plan.load.seed,
     };
@@ -172,7 +174,14 @@ pub fn run(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let pids = herd.pids();
     let history = Arc::new(History::new(plan.load.clients));
-    let load = Load::start(&plan.load, &addrs, Arc::clone(&history));
+    let mut spec = plan.load.clone();
+    spec.connections_per_server = connections_for(
+        spec.rate,
+        spec.whatsat_share,
+        plan.places_latency,
+        addrs.len(),
+    );
+    let load = Load::start(&spec, &addrs, Arc::clone(&history));
     let start = Instant::now();
     let mut samples = Vec::new();
     let mut next = start;
@@ -204,9 +213,10 @@ pub fn run(
         sent: count(&history.sent) + count(&history.whatsats),
         acked: count(&history.acks),
         failed: count(&history.failed),
-        rate: plan.load.rate,
+        rate: spec.rate,
         rate_source: String::new(),
         cpus: Vec::new(),
+        connections: spec.connections_per_server * addrs.len(),
     })
 }
 

@@ -92,6 +92,11 @@ pub struct SoakGrowthRow {
     /// by side, each on its own CPUs.
     #[serde(default)]
     pub cpus: String,
+    /// Client connections of the soak's load over all servers (enough that no
+    /// connection's places calls, one at a time, are more than half busy); 0 if not
+    /// recorded.
+    #[serde(default)]
+    pub connections: usize,
 }
 
 /// One hostile conformance case against one backend, as the conformance binary reported it.

@@ -64,6 +64,8 @@ pub struct Soak {
     pub failed: u64,
     /// The CPUs the soak's lane was pinned to; empty when it ran alone, unpinned.
     pub cpus: String,
+    /// Client connections of the load; 0 if the run did not record them.
+    pub connections: usize,
 }
 
 /// Everything the reliability section says about one backend.
@@ -193,6 +195,7 @@ pub fn reliability(
                     sent: first.sent,
                     failed: first.failed,
                     cpus: first.cpus.clone(),
+                    connections: first.connections,
                 }
             });
             BackendReliability {
@@ -270,6 +273,7 @@ mod tests {
             sent: 1000,
             failed: 0,
             cpus: String::new(),
+            connections: 5,
         }
     }
 

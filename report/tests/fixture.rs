@@ -353,6 +353,7 @@ fn write_reliability(dir: &Path) {
         sent: 280_000,
         failed: 0,
         cpus: "1".into(),
+        connections: 70,
     };
     write_csv(
         &dir.join(SOAK_GROWTH_FILE),
@@ -735,7 +736,7 @@ fn the_reliability_section_follows_the_fault_files() {
         "Not measured under faults in this run: async-std and asyncio.",
         "anti-entropy switched off (not counted above): threads partition: 5 lost.",
         "The hostile cases ran at revision `fedcba987654`",
-        "| smol | 5600/s (70% of iamat sustainable 8000/s) | 20 s | +2.25% | +0.00% | yes | 280000 | 0 |",
+        "| smol | 5600/s (70% of iamat sustainable 8000/s, 70 connections) | 20 s | +2.25% | +0.00% | yes | 280000 | 0 | 1 |",
         "](fixture/charts/fault-recovery.svg)",
         "](fixture/charts/soak-memory.svg)",
         "](fixture/charts/soak-fds.svg)",

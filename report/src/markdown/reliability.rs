@@ -251,10 +251,15 @@ pub(super) fn reliability_section(out: &mut String, v: &View<'_>) {
         if let Some(s) = &r.soak {
             let _ = writeln!(
                 out,
-                "| {} | {} ({}) | {:.0} s | {:+.2}% | {:+.2}% | {} | {} | {} | {} |",
+                "| {} | {} ({}{}) | {:.0} s | {:+.2}% | {:+.2}% | {} | {} | {} | {} |",
                 v.name(&r.backend),
                 rate(s.rate),
                 s.rate_source,
+                if s.connections > 0 {
+                    format!(", {} connections", s.connections)
+                } else {
+                    String::new()
+                },
                 s.window_start_s,
                 s.rss_growth_pct,
                 s.fds_growth_pct,
