@@ -8,9 +8,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EventEmitter } = require('node:events');
 const { setImmediate: turn } = require('node:timers/promises');
-const config = require('../lib/config');
-const { Log } = require('../lib/log');
-const { Node, Conn } = require('../lib/server');
+const { Conn } = require('../lib/server');
+const { nodeA } = require('../test-support/helpers');
 
 /** What Conn uses of a net.Socket. `sent` reached the "kernel"; `pending` writes wait. */
 class Socket extends EventEmitter {
@@ -69,16 +68,7 @@ class Socket extends EventEmitter {
 }
 
 function herd({ linkFull }) {
-  const herdConfig = config.validate({
-    herd: { key: 'k' },
-    places: { base_url: 'http://127.0.0.1:9', key: 'p' },
-    server: [
-      { name: 'A', addr: '127.0.0.1:12001', neighbours: ['B'] },
-      { name: 'B', addr: '127.0.0.1:12002', neighbours: ['A'] },
-    ],
-  }, 't');
-  const clock = () => 2000000000n * 1000000000n;
-  const node = new Node(herdConfig, 'A', new Log('A', null, clock), clock);
+  const node = nodeA();
   const link = new Conn(node, new Socket({ full: linkFull }));
   link.becomeLink('B');
   const client = new Conn(node, new Socket());

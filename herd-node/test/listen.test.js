@@ -10,16 +10,8 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const { once } = require('node:events');
 const { keepListening, RESOURCE_PAUSE_MS } = require('../lib/listen');
+const { within } = require('../test-support/helpers');
 
-const LIMIT_MS = 10000;
-
-function within(promise, what) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within ${LIMIT_MS} ms: ${what}`)), LIMIT_MS);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
 
 function acceptError() {
   return Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', errno: -24, syscall: 'accept' });

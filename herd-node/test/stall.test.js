@@ -8,11 +8,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const { once, EventEmitter } = require('node:events');
-const config = require('../lib/config');
-const { Log } = require('../lib/log');
-const { Node, Conn, WRITE_STALL_MS } = require('../lib/server');
-
-const LIMIT_MS = 10000; // how long a test waits for what must happen
+const { Conn, WRITE_STALL_MS } = require('../lib/server');
+const { within, nodeA } = require('../test-support/helpers');
 
 /** A socket whose kernel buffer is always full until the test emits 'drain'. */
 class FullSocket extends EventEmitter {
@@ -43,26 +40,9 @@ class FullSocket extends EventEmitter {
 }
 
 function makeNode(writeStallMs) {
-  const herdConfig = config.validate({
-    herd: { key: 'k' },
-    places: { base_url: 'http://127.0.0.1:9', key: 'p' },
-    server: [
-      { name: 'A', addr: '127.0.0.1:12001', neighbours: ['B'] },
-      { name: 'B', addr: '127.0.0.1:12002', neighbours: ['A'] },
-    ],
-  }, 't');
-  const clock = () => 2000000000n * 1000000000n;
-  const node = new Node(herdConfig, 'A', new Log('A', null, clock), clock);
+  const node = nodeA();
   node.writeStallMs = writeStallMs;
   return node;
-}
-
-function within(promise, what) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within ${LIMIT_MS} ms: ${what}`)), LIMIT_MS);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
 
 test('the default bound is the Rust shells\' WRITE_STALL', () => {
