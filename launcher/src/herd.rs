@@ -117,28 +117,6 @@ impl std::fmt::Debug for Herd {
     }
 }
 
-/// A config for `topology` with the given ports, validated by the protocol crate.
-pub(crate) fn config_for(
-    topology: &Topology,
-    ports: &[u16],
-    places_url: &str,
-    timeout_ms: u64,
-) -> anyhow::Result<HerdConfig> {
-    use std::fmt::Write as _;
-    let mut text = format!(
-        "[herd]\nkey = \"launcher-link-key\"\n\n[places]\nbase_url = \"{places_url}\"\nkey = \"launcher-places-key\"\ntimeout_ms = {timeout_ms}\n"
-    );
-    for ((name, neighbours), port) in topology.servers.iter().zip(ports) {
-        let quoted: Vec<String> = neighbours.iter().map(|n| format!("{n:?}")).collect();
-        let _ = write!(
-            text,
-            "\n[[server]]\nname = {name:?}\naddr = \"127.0.0.1:{port}\"\nneighbours = [{}]\n",
-            quoted.join(", ")
-        );
-    }
-    Ok(HerdConfig::parse(&text, &topology.name)?)
-}
-
 /// Ports that were free a moment ago: all bound at once so they differ, then released.
 fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
     let listeners = (0..n)
@@ -321,7 +299,9 @@ impl Herd {
             PlacesSpec::Unreachable => (None, format!("http://127.0.0.1:{}", unreachable_port()?)),
         };
         let ports = free_ports(spec.topology.servers.len())?;
-        let config = config_for(&spec.topology, &ports, &places_url, spec.places_timeout_ms)?;
+        let config = spec
+            .topology
+            .config(&ports, &places_url, spec.places_timeout_ms)?;
         let config_path = dir.path().join("herd.toml");
         std::fs::write(&config_path, config.to_toml())?;
         let mut herd = Herd {

@@ -13,6 +13,29 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The herd config of this shape with the given ports (one per server, in order),
+    /// validated by the protocol crate.
+    pub(crate) fn config(
+        &self,
+        ports: &[u16],
+        places_url: &str,
+        timeout_ms: u64,
+    ) -> anyhow::Result<HerdConfig> {
+        use std::fmt::Write as _;
+        let mut text = format!(
+            "[herd]\nkey = \"launcher-link-key\"\n\n[places]\nbase_url = \"{places_url}\"\nkey = \"launcher-places-key\"\ntimeout_ms = {timeout_ms}\n"
+        );
+        for ((name, neighbours), port) in self.servers.iter().zip(ports) {
+            let quoted: Vec<String> = neighbours.iter().map(|n| format!("{n:?}")).collect();
+            let _ = write!(
+                text,
+                "\n[[server]]\nname = {name:?}\naddr = \"127.0.0.1:{port}\"\nneighbours = [{}]\n",
+                quoted.join(", ")
+            );
+        }
+        Ok(HerdConfig::parse(&text, &self.name)?)
+    }
+
     fn from_links(name: &str, n: usize, linked: impl Fn(usize, usize) -> bool) -> Topology {
         let names: Vec<String> = (0..n).map(|i| format!("S{i:02}")).collect();
         let servers = (0..n)
@@ -70,7 +93,6 @@ pub fn mesh(n: usize) -> Topology {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::herd::config_for;
 
     #[test]
     fn generated_shapes_are_valid_configs_with_the_right_hops() {
@@ -84,7 +106,9 @@ mod tests {
             let ports: Vec<u16> = (0..topology.servers.len() as u16)
                 .map(|i| 20_000 + i)
                 .collect();
-            let config = config_for(&topology, &ports, "http://127.0.0.1:9", 1000).expect("valid");
+            let config = topology
+                .config(&ports, "http://127.0.0.1:9", 1000)
+                .expect("valid");
             assert_eq!(config.hops(from, to), Some(hops), "{}", topology.name);
         }
     }
