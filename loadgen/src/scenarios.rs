@@ -457,7 +457,9 @@ fn propagation(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 }
 
 /// Opens K connections (each sends one IAMAT, then idles) and reads the servers' memory.
-/// One fresh herd per repetition: the counts are reached in ascending order on it, each
+/// Every connection reports the same client, so the herd stores one location however many
+/// connections there are: the figure is what a connection costs, not a connection plus a
+/// client's location stored on all five servers. One fresh herd per repetition: the counts are reached in ascending order on it, each
 /// adding connections to those already open, so a count's figure is all its connections'
 /// memory over the herd's memory before any (the same as a fresh herd per count, with one
 /// herd start per repetition instead of one per count and repetition).
@@ -490,7 +492,7 @@ fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
             for i in open.len()..k {
                 let mut c = Client::connect(targets[i % targets.len()])
                     .with_context(|| format!("opening idle connection {i} of {k}"))?;
-                c.iamat(&format!("idle{i}"), "+1+1", &time)?;
+                c.iamat("idle", "+1+1", &time)?;
                 open.push(c);
             }
             std::thread::sleep(Duration::from_millis(500));

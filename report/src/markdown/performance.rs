@@ -49,7 +49,7 @@ pub(super) fn performance(out: &mut String, v: &View<'_>) {
     if !v.run.idle.is_empty() {
         let _ = writeln!(
             out,
-            "\nIdle connections (`idle.csv`), median over repetitions:\n"
+            "\nIdle connections (`idle.csv`): K connections to the herd, each sends one IAMAT and stays open; the servers' resident memory over that before any, per connection, median over repetitions:\n"
         );
         let _ = writeln!(
             out,
