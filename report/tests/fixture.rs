@@ -740,15 +740,18 @@ fn the_reliability_section_follows_the_fault_files() {
         "](fixture/charts/fault-recovery.svg)",
         "](fixture/charts/soak-memory.svg)",
         "](fixture/charts/soak-fds.svg)",
+        "](fixture/charts/soak-growth.svg)",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
     let charts = dir.path().join("fixture/charts");
-    let memory = std::fs::read_to_string(charts.join("soak-memory.svg")).expect("soak chart");
-    assert!(
-        memory.contains("smol") && !memory.contains("threads"),
-        "only smol soaked"
-    );
+    for chart in ["soak-memory.svg", "soak-growth.svg"] {
+        let svg = std::fs::read_to_string(charts.join(chart)).expect("soak chart");
+        assert!(
+            svg.contains("smol") && !svg.contains("threads"),
+            "only smol soaked: {chart}"
+        );
+    }
     let recovery = std::fs::read_to_string(charts.join("fault-recovery.svg")).expect("chart");
     assert!(recovery.contains("smol") && recovery.contains("threads"));
 }

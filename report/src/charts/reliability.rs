@@ -1,5 +1,6 @@
 //! Reliability charts: the spectrum of recovery times after faults, and the soak's memory
-//! and open descriptors over time (summed over each backend's servers).
+//! and open descriptors over time (summed over each backend's servers), and its memory over
+//! the growth window relative to where the window started.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
     charts.extend(recovery(run, dir)?);
     charts.extend(soak(run, dir, Soak::Memory)?);
     charts.extend(soak(run, dir, Soak::Fds)?);
+    charts.extend(soak(run, dir, Soak::Growth)?);
     Ok(charts)
 }
 
@@ -53,17 +55,33 @@ fn recovery(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
 enum Soak {
     Memory,
     Fds,
+    /// Memory over the growth window as a percentage of the window's start (the sum of the
+    /// servers' `rss_start_kib`, the same baseline `soak-growth.csv` judges against).
+    Growth,
 }
 
 /// Resident memory (MiB) or open fds, summed over a backend's servers, per sample time.
 fn soak(run: &Run, dir: &Path, what: Soak) -> anyhow::Result<Option<Chart>> {
     let mut series: Vec<Series> = Vec::new();
     for b in &run.meta.backends {
+        let growth = || {
+            run.reliability
+                .soak_growth
+                .iter()
+                .filter(|g| g.backend == b.name)
+        };
+        let window_start = growth().map(|g| g.window_start_s).fold(0.0, f64::max);
+        let baseline_kib: f64 = growth().map(|g| g.rss_start_kib).sum();
+        if matches!(what, Soak::Growth) && baseline_kib <= 0.0 {
+            continue;
+        }
         let mut pts: Vec<(f64, f64)> = Vec::new();
         for s in run.reliability.soak.iter().filter(|s| s.backend == b.name) {
             let v = match what {
                 Soak::Memory => s.rss_kib as f64 / 1024.0,
                 Soak::Fds => s.fds as f64,
+                Soak::Growth if s.t_s < window_start => continue,
+                Soak::Growth => s.rss_kib as f64 / baseline_kib * 100.0,
             };
             // Samples of one round share their time; rows come in time order.
             match pts.last_mut() {
@@ -89,6 +107,11 @@ fn soak(run: &Run, dir: &Path, what: Soak) -> anyhow::Result<Option<Chart>> {
             "Soak: open file descriptors over time (all servers)",
             "open fds (sum over servers)",
         ),
+        Soak::Growth => (
+            "soak-growth.svg",
+            "Soak: memory over the growth window, % of its start (target: end at most 105%)",
+            "RSS, % of the window's start (sum over servers)",
+        ),
     };
     let file = dir.join(file);
     let axes = Axes {
@@ -100,6 +123,12 @@ fn soak(run: &Run, dir: &Path, what: Soak) -> anyhow::Result<Option<Chart>> {
     Ok(Some(Chart {
         file,
         title: title.to_owned(),
-        sources: vec![herd_records::SOAK_FILE.into()],
+        sources: match what {
+            Soak::Growth => vec![
+                herd_records::SOAK_FILE.into(),
+                herd_records::SOAK_GROWTH_FILE.into(),
+            ],
+            _ => vec![herd_records::SOAK_FILE.into()],
+        },
     }))
 }
