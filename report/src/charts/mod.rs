@@ -53,25 +53,30 @@ pub(crate) type Series = (String, Vec<(f64, f64)>);
 /// How an axis maps values.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Scale {
+    /// Linear from zero (or below, if the data are): for sizes.
     Linear,
+    /// Linear, fitted to the data: for changes around a level far from zero.
+    Fitted,
     Log10,
 }
 
 impl Scale {
     fn map(self, v: f64) -> f64 {
         match self {
-            Scale::Linear => v,
+            Scale::Linear | Scale::Fitted => v,
             Scale::Log10 => v.max(1e-9).log10(),
         }
     }
 
     fn label(self, v: f64) -> String {
         let value = match self {
-            Scale::Linear => v,
+            Scale::Linear | Scale::Fitted => v,
             Scale::Log10 => 10f64.powf(v),
         };
-        if value.abs() >= 100.0 || value == value.round() {
+        if value == value.round() {
             format!("{value:.0}")
+        } else if value.abs() >= 100.0 {
+            format!("{value:.1}")
         } else {
             format!("{value:.2}")
         }
@@ -303,5 +308,20 @@ pub(crate) fn legend(b: &herd_records::BackendInfo) -> String {
         b.name.clone()
     } else {
         format!("{} ({}, reference)", b.name, b.language)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scale;
+
+    #[test]
+    fn tick_labels_keep_the_digits_that_tell_ticks_apart() {
+        let label = |s: Scale, v: f64| s.label(s.map(v));
+        assert_eq!(label(Scale::Fitted, 100.5), "100.5");
+        assert_eq!(label(Scale::Fitted, 105.0), "105");
+        assert_eq!(label(Scale::Linear, 1500.0), "1500");
+        assert_eq!(label(Scale::Linear, 0.25), "0.25");
+        assert_eq!(label(Scale::Log10, 1000.0), "1000");
     }
 }

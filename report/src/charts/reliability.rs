@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{Axes, Chart, Scale, Series, legend, line_chart};
 use crate::load::Run;
-use crate::reliability::recovery_times;
+use crate::reliability::{SOAK_GROWTH_TARGET_PCT, recovery_times};
 
 pub(crate) fn draw(run: &Run, dir: &Path) -> anyhow::Result<Vec<Chart>> {
     let mut charts = Vec::new();
@@ -96,6 +96,16 @@ fn soak(run: &Run, dir: &Path, what: Soak) -> anyhow::Result<Option<Chart>> {
     if series.is_empty() {
         return Ok(None);
     }
+    if matches!(what, Soak::Growth) {
+        // The target as a line across the window, which also keeps it in view.
+        let xs = series.iter().flat_map(|(_, p)| p.iter().map(|&(x, _)| x));
+        let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        let limit = 100.0 + SOAK_GROWTH_TARGET_PCT;
+        series.push((
+            format!("target: {limit:.0}%"),
+            vec![(x0, limit), (x1, limit)],
+        ));
+    }
     let (file, title, y) = match what {
         Soak::Memory => (
             "soak-memory.svg",
@@ -117,7 +127,13 @@ fn soak(run: &Run, dir: &Path, what: Soak) -> anyhow::Result<Option<Chart>> {
     let axes = Axes {
         title,
         x: ("seconds since the load started", Scale::Linear),
-        y: (y, Scale::Linear),
+        y: (
+            y,
+            match what {
+                Soak::Growth => Scale::Fitted,
+                _ => Scale::Linear,
+            },
+        ),
     };
     line_chart(&file, &axes, &series)?;
     Ok(Some(Chart {
