@@ -299,7 +299,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 };
                 jobs.push((m, p, source));
             }
-            let lanes = soak::lane_cpus(&placement::available()?, lanes)?;
+            let lanes = placement::lanes(&placement::available()?, lanes)?;
             let outcomes = std::sync::Mutex::new(Vec::new());
             let topology = default_herd(&s.root)?;
             std::thread::scope(|scope| -> anyhow::Result<()> {

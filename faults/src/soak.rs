@@ -126,31 +126,6 @@ pub struct SoakOutcome {
     pub connections: usize,
 }
 
-/// The CPUs of each of `lanes` soaks run side by side: `available` dealt into contiguous,
-/// disjoint shares as even as they go (the first lanes get one more when it does not
-/// divide). One lane is not pinned (an empty list). More lanes than CPUs is an error: two
-/// herds on one CPU would measure each other.
-pub fn lane_cpus(available: &[usize], lanes: usize) -> anyhow::Result<Vec<Vec<usize>>> {
-    if lanes <= 1 {
-        return Ok(vec![Vec::new()]);
-    }
-    if lanes > available.len() {
-        anyhow::bail!(
-            "{lanes} lanes need at least {lanes} CPUs, this process may use {}",
-            available.len()
-        );
-    }
-    let (each, extra) = (available.len() / lanes, available.len() % lanes);
-    let mut rest = available;
-    Ok((0..lanes)
-        .map(|i| {
-            let (lane, tail) = rest.split_at(each + usize::from(i < extra));
-            rest = tail;
-            lane.to_vec()
-        })
-        .collect())
-}
-
 /// Runs the soak against one backend's herd.
 pub fn run(
     root: &Path,
@@ -174,14 +149,14 @@ pub fn run(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let pids = herd.pids();
     let history = Arc::new(History::new(plan.load.clients));
-    let mut spec = plan.load.clone();
-    spec.connections_per_server = connections_for(
-        spec.rate,
-        spec.whatsat_share,
+    let mut load_spec = plan.load.clone();
+    load_spec.connections_per_server = connections_for(
+        load_spec.rate,
+        load_spec.whatsat_share,
         plan.places_latency,
         addrs.len(),
     );
-    let load = Load::start(&spec, &addrs, Arc::clone(&history));
+    let load = Load::start(&load_spec, &addrs, Arc::clone(&history));
     let start = Instant::now();
     let mut samples = Vec::new();
     let mut next = start;
@@ -213,10 +188,10 @@ pub fn run(
         sent: count(&history.sent) + count(&history.whatsats),
         acked: count(&history.acks),
         failed: count(&history.failed),
-        rate: spec.rate,
+        rate: load_spec.rate,
         rate_source: String::new(),
         cpus: Vec::new(),
-        connections: spec.connections_per_server * addrs.len(),
+        connections: load_spec.connections_per_server * addrs.len(),
     })
 }
 
@@ -251,33 +226,6 @@ mod tests {
         assert!((g[1].rss_pct - (1285.0 - 1105.0) / 1105.0 * 100.0).abs() < 1e-9);
         assert!((g[1].fds_pct - 20.0).abs() < 1e-9);
         assert!(!g[1].within(TARGET_GROWTH_PCT));
-    }
-
-    #[test]
-    fn lanes_share_the_cpus_without_overlap() {
-        type Case<'a> = (&'a [usize], usize, &'a [&'a [usize]]);
-        let cases: &[Case<'_>] = &[
-            (&[0, 1], 1, &[&[]]),
-            (&[0, 1], 2, &[&[0], &[1]]),
-            (&[0, 1, 2], 2, &[&[0, 1], &[2]]),
-            (
-                &[0, 1, 2, 3, 4, 5, 6, 7],
-                3,
-                &[&[0, 1, 2], &[3, 4, 5], &[6, 7]],
-            ),
-            (&[2, 5], 2, &[&[2], &[5]]),
-            (&[4], 0, &[&[]]),
-        ];
-        for &(available, lanes, want) in cases {
-            let got = lane_cpus(available, lanes).expect("enough CPUs");
-            let want: Vec<Vec<usize>> = want.iter().map(|l| l.to_vec()).collect();
-            assert_eq!(got, want, "{available:?} in {lanes} lanes");
-        }
-        let err = lane_cpus(&[0, 1], 3).expect_err("three lanes on two CPUs");
-        assert!(
-            err.to_string().contains("3 lanes need at least 3 CPUs"),
-            "{err}"
-        );
     }
 
     #[test]

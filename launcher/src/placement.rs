@@ -41,6 +41,31 @@ impl Placement {
     }
 }
 
+/// The CPUs of each of `lanes` jobs run side by side (the soak's lanes): `available` dealt
+/// into contiguous, disjoint shares as even as they go (the first lanes get one more when
+/// it does not divide). One lane is not pinned (an empty list). More lanes than CPUs is an
+/// error: two herds on one CPU would measure each other.
+pub fn lanes(available: &[usize], lanes: usize) -> anyhow::Result<Vec<Vec<usize>>> {
+    if lanes <= 1 {
+        return Ok(vec![Vec::new()]);
+    }
+    if lanes > available.len() {
+        anyhow::bail!(
+            "{lanes} lanes need at least {lanes} CPUs, this process may use {}",
+            available.len()
+        );
+    }
+    let (each, extra) = (available.len() / lanes, available.len() % lanes);
+    let mut rest = available;
+    Ok((0..lanes)
+        .map(|i| {
+            let (lane, tail) = rest.split_at(each + usize::from(i < extra));
+            rest = tail;
+            lane.to_vec()
+        })
+        .collect())
+}
+
 /// The CPUs this thread may run on.
 pub fn available() -> io::Result<Vec<usize>> {
     let set = sched_getaffinity(None)?;
@@ -104,6 +129,33 @@ mod tests {
                 "{available:?} with {threads}"
             );
         }
+    }
+
+    #[test]
+    fn lanes_share_the_cpus_without_overlap() {
+        type Case<'a> = (&'a [usize], usize, &'a [&'a [usize]]);
+        let cases: &[Case<'_>] = &[
+            (&[0, 1], 1, &[&[]]),
+            (&[0, 1], 2, &[&[0], &[1]]),
+            (&[0, 1, 2], 2, &[&[0, 1], &[2]]),
+            (
+                &[0, 1, 2, 3, 4, 5, 6, 7],
+                3,
+                &[&[0, 1, 2], &[3, 4, 5], &[6, 7]],
+            ),
+            (&[2, 5], 2, &[&[2], &[5]]),
+            (&[4], 0, &[&[]]),
+        ];
+        for &(available, n, want) in cases {
+            let got = lanes(available, n).expect("enough CPUs");
+            let want: Vec<Vec<usize>> = want.iter().map(|l| l.to_vec()).collect();
+            assert_eq!(got, want, "{available:?} in {n} lanes");
+        }
+        let err = lanes(&[0, 1], 3).expect_err("three lanes on two CPUs");
+        assert!(
+            err.to_string().contains("3 lanes need at least 3 CPUs"),
+            "{err}"
+        );
     }
 
     #[test]
