@@ -459,10 +459,11 @@ fn propagation(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
 /// Opens K connections (each sends one IAMAT, then idles) and reads the servers' memory.
 /// Every connection reports the same client, so the herd stores one location however many
 /// connections there are: the figure is what a connection costs, not a connection plus a
-/// client's location stored on all five servers. One fresh herd per repetition: the counts are reached in ascending order on it, each
-/// adding connections to those already open, so a count's figure is all its connections'
-/// memory over the herd's memory before any (the same as a fresh herd per count, with one
-/// herd start per repetition instead of one per count and repetition).
+/// client's location stored on all five servers. One fresh herd per repetition: the counts
+/// are reached in ascending order on it, each adding connections to those already open,
+/// so a count's figure is all its connections' memory over the herd's memory before any
+/// (the same as a fresh herd per count, with one herd start per repetition instead of one
+/// per count and repetition).
 fn idle(suite: &mut Suite, backend: &Manifest) -> anyhow::Result<()> {
     // Memory from a herd that already served load would hide the connections' own.
     suite.release_herd();
