@@ -35,10 +35,19 @@ fn acked_by(servers: &[String]) -> String {
 }
 
 /// `faults.csv` (one row per fault cycle) and `fault-summary.csv` (one row per backend and
-/// kind), as `herd_records` defines them.
+/// kind), as `herd_records` defines them. Rows of a (backend, kind, anti-entropy) these
+/// outcomes do not cover are kept, so the checker's proof of failure (a run with
+/// anti-entropy off) can join the run whose faults it vouches for; one run again replaces.
 pub fn write_faults(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    let mut summary = Vec::new();
+    let fresh = |backend: &str, kind: &str, anti_entropy: bool| {
+        outcomes.iter().any(|o| {
+            o.backend == backend && o.scenario.name() == kind && o.anti_entropy == anti_entropy
+        })
+    };
+    let mut rows: Vec<FaultRow> = read_csv(&dir.join(FAULTS_FILE))?;
+    rows.retain(|r| !fresh(&r.backend, &r.kind, r.anti_entropy));
+    let mut summary: Vec<FaultSummaryRow> = read_csv(&dir.join(FAULT_SUMMARY_FILE))?;
+    summary.retain(|r| !fresh(&r.backend, &r.kind, r.anti_entropy));
     for o in outcomes {
         let t = o.tally();
         let recovered = o.cycles.iter().filter(|c| c.recovered.is_some()).count();
@@ -69,6 +78,7 @@ pub fn write_faults(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
                 lost: c.tally.lost,
                 stale: c.tally.stale,
                 lost_acked_by: acked_by(&c.lost_acked_by),
+                anti_entropy: o.anti_entropy,
             });
         }
     }
@@ -249,5 +259,69 @@ mod tests {
         let s = &summary[0];
         assert_eq!((s.faults, s.lost, s.stale), (2, 3, 4));
         assert_eq!((s.recovered, s.timed_out, s.acknowledged), (1, 1, 900));
+    }
+
+    #[test]
+    fn a_proof_of_failure_joins_the_run_and_a_rerun_replaces_its_own_rows() {
+        use crate::checker::Tally;
+        use crate::scenario::{Cycle, Scenario};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let outcome = |scenario, lost, anti_entropy| Outcome {
+            backend: "tokio".into(),
+            scenario,
+            cycles: vec![Cycle {
+                what: "cut".into(),
+                faults: 1,
+                injected: Duration::from_millis(500),
+                healed: Duration::from_millis(1_600),
+                recovered: (lost == 0).then_some(Duration::from_millis(90)),
+                tally: Tally { lost, stale: lost },
+                lost_acked_by: vec!["Clark".into(); lost],
+            }],
+            acked: 900,
+            sent: 1_000,
+            failed: 0,
+            anti_entropy,
+        };
+        let run = [
+            outcome(Scenario::Failover, 0, true),
+            outcome(Scenario::Partition, 0, true),
+        ];
+        write_faults(dir.path(), &run).expect("the run");
+        write_faults(dir.path(), &[outcome(Scenario::Partition, 7, false)]).expect("proof");
+        write_faults(dir.path(), &[outcome(Scenario::Partition, 5, false)]).expect("again");
+        let want = [
+            ("failover", true, 0),
+            ("partition", true, 0),
+            ("partition", false, 5),
+        ];
+        let summary: Vec<FaultSummaryRow> =
+            read_csv(&dir.path().join(FAULT_SUMMARY_FILE)).expect("read");
+        let got: Vec<(&str, bool, usize)> = summary
+            .iter()
+            .map(|s| (s.kind.as_str(), s.anti_entropy, s.lost))
+            .collect();
+        assert_eq!(got, want);
+        let rows: Vec<FaultRow> = read_csv(&dir.path().join(FAULTS_FILE)).expect("read");
+        let got: Vec<(&str, bool, usize)> = rows
+            .iter()
+            .map(|r| (r.kind.as_str(), r.anti_entropy, r.lost))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn fault_rows_written_before_the_anti_entropy_column_read_as_anti_entropy_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FAULTS_FILE);
+        std::fs::write(
+            &path,
+            "backend,kind,cycle,fault,faults,injected_s,healed_s,recovery_ms,lost,stale,lost_acked_by\n\
+             tokio,flap,0,Clark-Bailey,10,0.5,1.5,80.0,0,0,\n",
+        )
+        .expect("write");
+        let rows: Vec<FaultRow> = read_csv(&path).expect("read");
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].anti_entropy);
     }
 }

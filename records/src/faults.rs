@@ -35,6 +35,14 @@ pub struct FaultRow {
     pub stale: usize,
     /// How many lost updates each server had acknowledged (`Clark:2 Jaquez:1`).
     pub lost_acked_by: String,
+    /// False only in the checker's proof of failure (anti-entropy switched off). Files
+    /// written before this column existed hold no proof rows.
+    #[serde(default = "anti_entropy_on")]
+    pub anti_entropy: bool,
+}
+
+fn anti_entropy_on() -> bool {
+    true
 }
 
 /// One backend and fault kind over a whole run.

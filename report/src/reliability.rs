@@ -118,15 +118,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Recovery times of `backend`'s cycles with anti-entropy on, sorted; cycles that timed out
 /// have none.
-pub fn recovery_times(rows: &[FaultRow], summary: &[FaultSummaryRow], backend: &str) -> Vec<f64> {
-    let proof = |kind: &str| {
-        summary
-            .iter()
-            .any(|s| s.backend == backend && s.kind == kind && !s.anti_entropy)
-    };
+pub fn recovery_times(rows: &[FaultRow], backend: &str) -> Vec<f64> {
     let mut v: Vec<f64> = rows
         .iter()
-        .filter(|r| r.backend == backend && !proof(&r.kind))
+        .filter(|r| r.backend == backend && r.anti_entropy)
         .filter_map(|r| r.recovery_ms)
         .filter(|x| x.is_finite())
         .collect();
@@ -157,7 +152,7 @@ pub fn reliability(
                     timed_out: s.timed_out,
                 })
                 .collect();
-            let times = recovery_times(rows, summary, b);
+            let times = recovery_times(rows, b);
             let recovery = (!times.is_empty()).then(|| Recovery {
                 p50: percentile(&times, 50.0),
                 p90: percentile(&times, 90.0),
@@ -253,6 +248,7 @@ mod tests {
             lost: 0,
             stale: 0,
             lost_acked_by: String::new(),
+            anti_entropy: true,
         }
     }
 
@@ -302,7 +298,10 @@ mod tests {
             .map(|i| row("tokio", "failover", Some(f64::from(i) * 100.0)))
             .collect();
         rows.push(row("tokio", "failover", None));
-        rows.push(row("tokio", "partition", Some(5.0)));
+        rows.push(FaultRow {
+            anti_entropy: false,
+            ..row("tokio", "partition", Some(5.0))
+        });
         let r = reliability(&["tokio".into(), "smol".into()], &rows, &s, &[], &[]);
         assert_eq!((r[0].faults(), r[0].lost()), (100, 0));
         assert!(r[0].no_lost_updates() && r[0].meets_fault_target());

@@ -305,6 +305,7 @@ fn write_reliability(dir: &Path) {
                 lost: usize::from(backend == "threads" && cycle == 0) * 2,
                 stale: 0,
                 lost_acked_by: String::new(),
+                anti_entropy: true,
             });
         }
     }

@@ -22,7 +22,7 @@ fn recovery(run: &Run, dir: &Path) -> anyhow::Result<Option<Chart>> {
     let rel = &run.reliability;
     let mut series: Vec<Series> = Vec::new();
     for b in &run.meta.backends {
-        let times = recovery_times(&rel.faults, &rel.fault_summary, &b.name);
+        let times = recovery_times(&rel.faults, &b.name);
         let n = times.len() as f64;
         let pts: Vec<(f64, f64)> = times
             .iter()
