@@ -20,7 +20,7 @@ enum Command {
     },
     /// Draw the charts and write the report from a run directory.
     Render {
-        /// The run directory [default: the newest whole run under results/ that has meta.json].
+        /// The run directory [default: the run results/REPORT.md was made from, else the newest whole run under results/ that has meta.json].
         #[arg(long)]
         run: Option<PathBuf>,
         /// The markdown file to write [default: results/REPORT.md for a whole run; a partial
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Render { run, out } => {
             let run = match run {
                 Some(r) => r,
-                None => report::newest_run(Path::new("results"))?,
+                None => report::default_run(Path::new("results"))?,
             };
             let out = report::report_path(&run, out)?;
             report::generate(&run, &out)?;

@@ -678,13 +678,15 @@ fn scripts_report_picks_the_newest_whole_run() {
         let run = dir.path().join(name);
         std::fs::create_dir_all(&run).expect("run dir");
         write_run(&run, "smol", "threads");
+        // bench-all names a run's directory by its run id.
+        let mut meta = read_meta(&run).expect("meta");
+        meta.run_id = name.to_owned();
         if partial {
-            let mut meta = read_meta(&run).expect("meta");
             meta.command_line = ["loadgen", "run", "--backend", "smol"]
                 .map(String::from)
                 .to_vec();
-            write_json(&run.join(META_FILE), &meta).expect("meta");
         }
+        write_json(&run.join(META_FILE), &meta).expect("meta");
     };
     write("20260101-000000", false);
     write("20260102-000000", false);
@@ -702,6 +704,21 @@ fn scripts_report_picks_the_newest_whole_run() {
         run
     );
     assert!(report::newest_run(&dir.path().join("absent")).is_err());
+
+    // Re-rendering without a run named keeps to the run of the committed report.
+    let results = dir.path();
+    assert_eq!(
+        report::default_run(results).expect("no report yet: the newest whole run"),
+        results.join("20260102-000000")
+    );
+    let older = results.join("20260101-000000");
+    report::generate(&older, &results.join("REPORT.md")).expect("render");
+    assert_eq!(report::default_run(results).expect("default"), older);
+    std::fs::remove_dir_all(&older).expect("remove");
+    assert_eq!(
+        report::default_run(results).expect("its run is gone: the newest whole run"),
+        results.join("20260102-000000")
+    );
 }
 
 #[test]
