@@ -274,7 +274,7 @@ fn describe(out: &mut String, event: &Event<'_>) {
 /// line in the log is one line whatever a client sent. Nearly every line is printable ASCII
 /// with nothing to escape, and is copied as it is: escaping char by char through the
 /// formatter was an eighth of a logging server's CPU under pipelined load
-/// (docs/PERFORMANCE.md, "The log's cost").
+/// (docs/PERFORMANCE.md, "Session 6: smol's reactor, and the log's cost").
 fn push_escaped(out: &mut String, bytes: &[u8]) {
     let plain = |b: &u8| (b' '..=b'~').contains(b) && !matches!(b, b'\\' | b'"' | b'\'');
     match std::str::from_utf8(bytes) {
