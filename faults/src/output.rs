@@ -143,6 +143,8 @@ pub fn write_soak(dir: &Path, outcomes: &[SoakOutcome]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::Tally;
+    use crate::scenario::{Cycle, Scenario};
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -218,13 +220,8 @@ mod tests {
         assert_eq!(acked_by(&[]), "");
     }
 
-    #[test]
-    fn fault_rows_read_back_through_records() {
-        use crate::checker::Tally;
-        use crate::scenario::{Cycle, Scenario};
-        let dir = std::env::temp_dir().join(format!("faults-output-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let cycle = |recovered: Option<u64>, lost| Cycle {
+    fn cycle(recovered: Option<u64>, lost: usize) -> Cycle {
+        Cycle {
             what: "kill -9 Clark".into(),
             faults: 1,
             injected: Duration::from_millis(500),
@@ -232,21 +229,34 @@ mod tests {
             recovered: recovered.map(Duration::from_millis),
             tally: Tally { lost, stale: 2 },
             lost_acked_by: vec!["Clark".into(); lost],
-        };
-        let o = Outcome {
+        }
+    }
+
+    /// tokio's outcome of `scenario`: 900 of 1,000 IAMATs acknowledged, 4 failed.
+    fn outcome(scenario: Scenario, cycles: Vec<Cycle>, anti_entropy: bool) -> Outcome {
+        Outcome {
             backend: "tokio".into(),
-            scenario: Scenario::Failover,
-            cycles: vec![cycle(Some(120), 0), cycle(None, 3)],
+            scenario,
+            cycles,
             acked: 900,
             sent: 1_000,
             failed: 4,
-            anti_entropy: true,
-        };
-        write_faults(&dir, &[o]).expect("write");
-        let rows: Vec<FaultRow> = herd_records::read_csv(&dir.join(FAULTS_FILE)).expect("read");
-        let summary: Vec<FaultSummaryRow> =
-            herd_records::read_csv(&dir.join(FAULT_SUMMARY_FILE)).expect("read");
-        std::fs::remove_dir_all(&dir).expect("clean up");
+            anti_entropy,
+        }
+    }
+
+    #[test]
+    fn fault_rows_read_back_through_records() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        let o = outcome(
+            Scenario::Failover,
+            vec![cycle(Some(120), 0), cycle(None, 3)],
+            true,
+        );
+        write_faults(dir, &[o]).expect("write");
+        let rows: Vec<FaultRow> = read_csv(&dir.join(FAULTS_FILE)).expect("read");
+        let summary: Vec<FaultSummaryRow> = read_csv(&dir.join(FAULT_SUMMARY_FILE)).expect("read");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].recovery_ms, Some(120.0));
         assert_eq!((rows[0].injected_s, rows[0].healed_s), (0.5, 1.6));
@@ -263,33 +273,21 @@ mod tests {
 
     #[test]
     fn a_proof_of_failure_joins_the_run_and_a_rerun_replaces_its_own_rows() {
-        use crate::checker::Tally;
-        use crate::scenario::{Cycle, Scenario};
         let dir = tempfile::tempdir().expect("temp dir");
-        let outcome = |scenario, lost, anti_entropy| Outcome {
-            backend: "tokio".into(),
-            scenario,
-            cycles: vec![Cycle {
-                what: "cut".into(),
-                faults: 1,
-                injected: Duration::from_millis(500),
-                healed: Duration::from_millis(1_600),
-                recovered: (lost == 0).then_some(Duration::from_millis(90)),
-                tally: Tally { lost, stale: lost },
-                lost_acked_by: vec!["Clark".into(); lost],
-            }],
-            acked: 900,
-            sent: 1_000,
-            failed: 0,
-            anti_entropy,
+        let one = |scenario, lost, anti_entropy| {
+            outcome(
+                scenario,
+                vec![cycle((lost == 0).then_some(90), lost)],
+                anti_entropy,
+            )
         };
         let run = [
-            outcome(Scenario::Failover, 0, true),
-            outcome(Scenario::Partition, 0, true),
+            one(Scenario::Failover, 0, true),
+            one(Scenario::Partition, 0, true),
         ];
         write_faults(dir.path(), &run).expect("the run");
-        write_faults(dir.path(), &[outcome(Scenario::Partition, 7, false)]).expect("proof");
-        write_faults(dir.path(), &[outcome(Scenario::Partition, 5, false)]).expect("again");
+        write_faults(dir.path(), &[one(Scenario::Partition, 7, false)]).expect("proof");
+        write_faults(dir.path(), &[one(Scenario::Partition, 5, false)]).expect("again");
         let want = [
             ("failover", true, 0),
             ("partition", true, 0),
