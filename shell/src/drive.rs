@@ -2,8 +2,10 @@
 //! dialling a neighbour and a running link's reader and writer, over [`Runtime`], the few
 //! calls a runtime must supply. A shell implements [`Runtime`] and calls [`serve`].
 //!
-//! The calls are plain associated functions on a marker type (no trait objects, no boxing):
-//! each driver is monomorphised for its runtime, so the shells pay nothing for sharing.
+//! The calls are plain associated functions on a marker type (no trait objects): each driver
+//! is monomorphised for its runtime, so the shells pay nothing for sharing. Only a client's
+//! two rare steps (a places connect, a peer link) are boxed, so that their state is not in
+//! every idle client's task.
 
 /// The trait and drivers, written once for both kinds of runtime: `$send` is `+ Send` on
 /// every future, stream and queue for a work-stealing runtime, or nothing for a
@@ -172,7 +174,9 @@ macro_rules! driver {
                         let _ = R::timed(within, written).await;
                     }
                     ClientAction::Connect { authority, within } => {
-                        let connected = R::timed(within, R::connect(authority)).await;
+                        // Boxed, as the link below: a rare step's state would otherwise sit in
+                        // every client task for the connection's whole life.
+                        let connected = Box::pin(R::timed(within, R::connect(authority))).await;
                         client.connected(connected);
                     }
                     ClientAction::PlacesWrite {
@@ -193,7 +197,8 @@ macro_rules! driver {
                     }
                     ClientAction::Peer { peer, pending } => {
                         let conn = client.conn();
-                        return run_link::<R>(&hub, stream, &peer, conn, &pending).await;
+                        let link = run_link::<R>(&hub, stream, &peer, conn, &pending);
+                        return Box::pin(link).await;
                     }
                     ClientAction::Close(_) => return,
                 }
