@@ -207,6 +207,9 @@ pub struct Candidate {
     pub sustainable_rate: Option<f64>,
     /// Resident bytes per idle connection; `None` when not measured.
     pub idle_bytes: Option<f64>,
+    /// Most of its limit's confirmation repetitions failed ([`confirmed`] is `Some(false)`):
+    /// the rate was tried, not sustained.
+    pub unconfirmed: bool,
 }
 
 impl Candidate {
@@ -244,6 +247,9 @@ pub fn candidates(
             maintained: maintained(b),
             sustainable_rate: sustainable.get(&b.name).map(|s| s.rate),
             idle_bytes: idle.get(&b.name).map(|i| i.1.median),
+            unconfirmed: sustainable
+                .get(&b.name)
+                .is_some_and(|s| confirmed(s) == Some(false)),
         })
         .collect()
 }
@@ -269,6 +275,8 @@ pub enum Recommendation<'a> {
 /// The rule, in order: only maintained backends in [`RECOMMENDED_LANGUAGE`] can be
 /// recommended; the highest sustainable IAMAT rate under the p99 objective wins; rates within
 /// [`TIE`] of the best tie, and a tie goes to the lower resident memory per idle connection.
+/// A rate whose confirmation mostly failed was tried, not sustained: it decides only when no
+/// recommendable backend's limit held (see [`set_aside`]).
 /// Returns the conclusion and every backend ranked (recommendable first, then by rate, the
 /// unmeasured last).
 pub fn recommend(candidates: &[Candidate]) -> (Recommendation<'_>, Vec<&Candidate>) {
@@ -294,6 +302,11 @@ pub fn recommend(candidates: &[Candidate]) -> (Recommendation<'_>, Vec<&Candidat
     if eligible.iter().all(|c| c.sustainable_rate.is_none()) {
         return (Recommendation::NotMeasured, ranked);
     }
+    let eligible: Vec<&Candidate> = if any_held(eligible.iter().copied()) {
+        eligible.into_iter().filter(|c| !c.unconfirmed).collect()
+    } else {
+        eligible
+    };
     let best_rate = eligible.iter().map(|c| c.rate()).fold(0.0, f64::max);
     if best_rate <= 0.0 {
         return (Recommendation::NoneSustained, ranked);
@@ -324,6 +337,27 @@ pub fn recommend(candidates: &[Candidate]) -> (Recommendation<'_>, Vec<&Candidat
         },
         ranked,
     )
+}
+
+/// Whether some recommendable backend's limit held (confirmed, or from a sweep without
+/// confirmations) at a rate above 0: then a rate that was only tried takes no part in the
+/// rule or in the best figures backends are judged against.
+fn any_held<'a>(candidates: impl IntoIterator<Item = &'a Candidate>) -> bool {
+    candidates
+        .into_iter()
+        .any(|c| c.recommendable() && !c.unconfirmed && c.rate() > 0.0)
+}
+
+/// The recommendable backends whose rate was above the winner's but not confirmed, and so
+/// could not decide while the winner's limit held.
+pub fn set_aside<'a>(candidates: &'a [Candidate], winner: &Candidate) -> Vec<&'a Candidate> {
+    if winner.unconfirmed {
+        return Vec::new();
+    }
+    candidates
+        .iter()
+        .filter(|c| c.recommendable() && c.unconfirmed && c.rate() > winner.rate())
+        .collect()
 }
 
 /// `value` is at least `best` less `fraction` of it.
@@ -373,6 +407,10 @@ pub enum Fact {
     RateAbove {
         rate: f64,
         best: f64,
+    },
+    /// The last rate its search tried to confirm, which most repetitions failed.
+    RateUnconfirmed {
+        rate: f64,
     },
     /// Resident bytes per idle connection against the smallest.
     IdleMemory {
@@ -426,6 +464,7 @@ pub struct Evidence {
 /// The best figures over the recommendable backends (`evidence` in the order of `candidates`).
 pub fn field(candidates: &[Candidate], evidence: &[Evidence]) -> Field {
     let mut f = Field::default();
+    let held = any_held(candidates);
     for (c, e) in candidates.iter().zip(evidence) {
         if !c.recommendable() {
             continue;
@@ -438,7 +477,9 @@ pub fn field(candidates: &[Candidate], evidence: &[Evidence]) -> Field {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        f.best_rate = max(f.best_rate, c.sustainable_rate);
+        if !(held && c.unconfirmed) {
+            f.best_rate = max(f.best_rate, c.sustainable_rate);
+        }
         f.best_idle = min(f.best_idle, c.idle_bytes);
         f.best_whatsat_us = min(f.best_whatsat_us, e.whatsat_p99_us);
         f.smallest_shell = match (f.smallest_shell, e.code_lines) {
@@ -453,7 +494,12 @@ pub fn field(candidates: &[Candidate], evidence: &[Evidence]) -> Field {
 /// failures, code size, maintenance. A figure that was not measured is neither.
 pub fn judge(c: &Candidate, e: &Evidence, m: Maintenance, f: &Field) -> Vec<Judged> {
     let mut out = Vec::new();
-    if let (Some(rate), Some(best)) = (c.sustainable_rate, f.best_rate) {
+    if let (Some(rate), true) = (c.sustainable_rate, c.unconfirmed) {
+        out.push(Judged {
+            fact: Fact::RateUnconfirmed { rate },
+            pro: false,
+        });
+    } else if let (Some(rate), Some(best)) = (c.sustainable_rate, f.best_rate) {
         out.push(if rate > best {
             Judged {
                 fact: Fact::RateAbove { rate, best },
@@ -541,6 +587,7 @@ mod tests {
             maintained,
             sustainable_rate: Some(rate),
             idle_bytes: Some(idle),
+            unconfirmed: false,
         }
     }
 
@@ -595,6 +642,57 @@ mod tests {
             c("b", true, 8_999.0, 1_000.0),
         ];
         assert_eq!(winner(&recommend(&field)), Some("a"));
+    }
+
+    #[test]
+    fn an_unconfirmed_rate_decides_only_when_no_limit_held() {
+        let mut tried = c("tried", true, 11_000.0, 1_000.0);
+        tried.unconfirmed = true;
+        let cands = [tried.clone(), c("held", true, 8_000.0, 9_000.0)];
+        let r = recommend(&cands);
+        assert_eq!(winner(&r), Some("held"));
+        assert!(matches!(
+            r.0,
+            Recommendation::Winner {
+                runner_up: None,
+                ..
+            }
+        ));
+        let Recommendation::Winner { winner: w, .. } = r.0 else {
+            unreachable!()
+        };
+        let aside: Vec<&str> = set_aside(&cands, w)
+            .iter()
+            .map(|c| c.backend.as_str())
+            .collect();
+        assert_eq!(aside, ["tried"]);
+        // A held limit of 0 (even the first rate failed) is no limit held: the tried rate decides.
+        let cands = [tried.clone(), c("none", true, 0.0, 10.0)];
+        let r = recommend(&cands);
+        assert_eq!(winner(&r), Some("tried"));
+        let Recommendation::Winner { winner: w, .. } = r.0 else {
+            unreachable!()
+        };
+        assert!(set_aside(&cands, w).is_empty());
+        // Nor does it set the best rate others are judged against, and it is a con of its own.
+        let field_of = |cs: &[Candidate]| field(cs, &vec![Evidence::default(); cs.len()]);
+        let tried_and_held = [tried.clone(), c("held", true, 8_000.0, 9_000.0)];
+        let f = field_of(&tried_and_held);
+        assert_eq!(f.best_rate, Some(8_000.0));
+        assert_eq!(
+            judge(&tried, &Evidence::default(), Maintenance::Maintained, &f)[0],
+            Judged {
+                fact: Fact::RateUnconfirmed { rate: 11_000.0 },
+                pro: false
+            }
+        );
+        // With no limit held anywhere, the tried rate is the best there is.
+        assert_eq!(field_of(&[tried.clone()]).best_rate, Some(11_000.0));
+        // An unconfirmed rate below the winner's is not said to be set aside.
+        let mut low = c("low", true, 5_000.0, 10.0);
+        low.unconfirmed = true;
+        let cands = [c("held", true, 8_000.0, 9_000.0), low];
+        assert!(set_aside(&cands, &cands[0]).is_empty());
     }
 
     #[test]

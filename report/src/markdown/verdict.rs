@@ -41,7 +41,8 @@ pub(super) fn recommendation(out: &mut String, v: &View<'_>) {
         "The rule, applied by `report/src/stats.rs` to this run's data: only maintained {} runtimes can be recommended (backends in other \
          languages are measured as references); the highest IAMAT rate sustained in the sweep (p99 at most {} ms, no errors, at least 95% \
          of the offered rate achieved) wins; rates within {:.0}% of the best count as a tie, and a tie goes to the lower resident memory \
-         per idle connection.\n",
+         per idle connection. A rate most of whose confirmation repetitions failed was tried, not sustained: it decides only if no \
+         backend's limit held.\n",
         stats::RECOMMENDED_LANGUAGE,
         v.run.meta.p99_objective_us / 1000,
         TIE * 100.0
@@ -155,6 +156,20 @@ pub(super) fn recommendation(out: &mut String, v: &View<'_>) {
         if let Some(l) = v.sustainable.get(&winner.backend) {
             deciding_figure(out, &winner.backend, l);
         }
+        for c in stats::set_aside(&v.candidates, winner) {
+            if let Some(l) = v.sustainable.get(&c.backend) {
+                let _ = writeln!(
+                    out,
+                    "
+**Set aside:** {}'s {} was the last rate its search tried to confirm, and most of the confirmation repetitions failed ({} of {} passed): tried, not sustained, so it could not decide while {}'s limit held.",
+                    c.backend,
+                    rate(l.rate),
+                    l.passed,
+                    l.repetitions,
+                    winner.backend
+                );
+            }
+        }
         if let Some(d) = stats::search_disturbance(&v.run.sweep) {
             let _ = writeln!(
                 out,
@@ -238,6 +253,10 @@ fn fact(f: &Fact, pro: bool) -> String {
             "sustained {} IAMAT, above the best recommendable backend's {}",
             sustained(Some(*r)),
             sustained(Some(*best))
+        ),
+        Fact::RateUnconfirmed { rate: r } => format!(
+            "{} IAMAT tried but not confirmed (most confirmation repetitions failed)",
+            rate(*r)
         ),
         Fact::IdleMemory { bytes, .. } if pro => {
             format!("{} resident per idle connection", kib(*bytes))
