@@ -19,6 +19,9 @@ pub const LOG_KEEPS: f64 = 0.9;
 /// The herd's CPU per IAMAT over the single server's at the same rate, at most.
 pub const HERD_CPU_RATIO: f64 = 3.0;
 
+/// A herd that kept this share of its CPUs busy was at its capacity.
+pub const SATURATED: f64 = 0.9;
+
 /// The closed-loop shapes, in the order of every `[_; 2]` below.
 pub const CLOSED: [Shape; 2] = [Shape::Strict, Shape::Pipelined];
 
@@ -52,6 +55,22 @@ impl Single {
     /// Herd CPU per IAMAT over the single server's (medians), when both were measured.
     pub fn herd_ratio(&self) -> Option<f64> {
         ratio_of(self.herd_paced_cpu_us, self.single_paced_cpu_us)
+    }
+
+    /// CPUs the herd's servers kept busy in the paced iamat scenario: its CPU per IAMAT
+    /// (median) times the rate.
+    pub fn herd_paced_cores(&self) -> Option<f64> {
+        self.herd_paced_cpu_us
+            .map(|c| c.median * self.paced_rate / 1e6)
+            .filter(|_| self.paced_rate > 0.0)
+    }
+
+    /// Whether the herd used at least [`SATURATED`] of the `server_cores` it had at the paced
+    /// rate: then its CPU per IAMAT there is the CPU there was over the rate, not what an IAMAT
+    /// needs, and the paced ratio cannot be held to the target.
+    pub fn herd_paced_saturated(&self, server_cores: usize) -> bool {
+        self.herd_paced_cores()
+            .is_some_and(|used| used >= SATURATED * server_cores.max(1) as f64)
     }
 
     /// The same, closed loop.
@@ -283,11 +302,19 @@ mod tests {
         let s = single(&rows, &summary, &["b".into()], true);
         assert_eq!(s[0].paced_rate, 5_000.0);
         assert_eq!(s[0].herd_ratio(), Some(3.5));
+        // 700 µs × 5000/s keeps 3.5 CPUs busy: saturated on 2 or 3.89, not on 4.
+        assert!((s[0].herd_paced_cores().expect("measured") - 3.5).abs() < 1e-9);
+        assert!(s[0].herd_paced_saturated(3));
+        assert!(!s[0].herd_paced_saturated(4));
         assert_eq!(at_most(s[0].herd_ratio(), HERD_CPU_RATIO), Verdict::Missed);
         // Closed loop: 40 µs per IAMAT in the herd, 20 µs alone.
         assert_eq!(s[0].herd_closed_ratio(), Some(2.0));
         let alone = single(&rows, &[], &["b".into()], true);
         assert_eq!(alone[0].herd_ratio(), None);
+        assert!(
+            !alone[0].herd_paced_saturated(1),
+            "no herd row, no saturation"
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use herd_records::Shape;
 
-use super::{View, rate, us};
+use super::{View, list, rate, us};
 use crate::single::{
-    self, BEST_SHARE, CLOSED, EVERY_SHARE, HERD_CPU_RATIO, LOG_KEEPS, Single, Verdict, at_least,
-    at_most,
+    self, BEST_SHARE, CLOSED, EVERY_SHARE, HERD_CPU_RATIO, LOG_KEEPS, SATURATED, Single, Verdict,
+    at_least, at_most,
 };
 use crate::stats::Spread;
 
@@ -186,7 +186,19 @@ fn herd_cost(out: &mut String, v: &View<'_>, singles: &[Single]) {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     let cpu = |s: &Option<Spread>| s.map_or("–".into(), |x| us(x.median));
+    // The servers' CPUs: those they were pinned to, else the machine's.
+    let cores = match v.run.meta.server_cpus.len() {
+        0 => v.run.meta.host.cores,
+        n => n,
+    };
+    let mut saturated = Vec::new();
     for s in singles {
+        let herd_paced = if s.herd_paced_saturated(cores) {
+            saturated.push(v.name(&s.backend));
+            format!("{} (saturated)", cpu(&s.herd_paced_cpu_us))
+        } else {
+            cpu(&s.herd_paced_cpu_us)
+        };
         let times = |ratio: Option<f64>| {
             let text = ratio.map_or("–".into(), |r| format!("{r:.1}×"));
             judged(
@@ -204,12 +216,20 @@ fn herd_cost(out: &mut String, v: &View<'_>, singles: &[Single]) {
             } else {
                 "–".into()
             },
-            cpu(&s.herd_paced_cpu_us),
+            herd_paced,
             cpu(&s.single_paced_cpu_us),
             times(s.herd_ratio()),
             cpu(&s.herd_closed_cpu_us),
             cpu(&s.single_closed_cpu_us),
             times(s.herd_closed_ratio())
+        );
+    }
+    if !saturated.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSaturated: the herds of {} kept at least {:.0}% of their {cores} CPU(s) busy at the paced rate (CPU per IAMAT × rate), so there the figure is the CPU there was over the rate, not what an IAMAT needs, and their paced ratio says little; the closed-loop columns and the chart of CPU per IAMAT against offered rate do.",
+            list(&saturated),
+            SATURATED * 100.0
         );
     }
     let _ = writeln!(out);
