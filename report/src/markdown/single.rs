@@ -186,11 +186,7 @@ fn herd_cost(out: &mut String, v: &View<'_>, singles: &[Single]) {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     let cpu = |s: &Option<Spread>| s.map_or("–".into(), |x| us(x.median));
-    // The servers' CPUs: those they were pinned to, else the machine's.
-    let cores = match v.run.meta.server_cpus.len() {
-        0 => v.run.meta.host.cores,
-        n => n,
-    };
+    let cores = crate::stats::server_cores(&v.run.meta);
     let mut saturated = Vec::new();
     for s in singles {
         let herd_paced = if s.herd_paced_saturated(cores) {

@@ -282,6 +282,14 @@ pub enum Placement {
     },
 }
 
+/// The CPUs the servers had: those they were pinned to, else the machine's.
+pub fn server_cores(meta: &RunMeta) -> usize {
+    match meta.server_cpus.len() {
+        0 => meta.host.cores,
+        n => n,
+    }
+}
+
 pub fn placement(meta: &RunMeta) -> Placement {
     if meta.loadgen_cpus.is_empty() && meta.server_cpus.is_empty() {
         return Placement::Shared;
@@ -457,12 +465,14 @@ mod tests {
         }))
         .expect("meta");
         assert_eq!(placement(&meta), Placement::Shared);
+        assert_eq!(server_cores(&meta), 2, "not pinned: the machine's cores");
         meta.loadgen_cpus = vec![1];
         meta.server_cpus = vec![0];
         assert!(matches!(
             placement(&meta),
             Placement::Pinned { disjoint: true, .. }
         ));
+        assert_eq!(server_cores(&meta), 1, "pinned: the servers' own");
         meta.server_cpus = vec![0, 1];
         assert!(matches!(
             placement(&meta),
