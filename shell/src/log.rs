@@ -169,8 +169,11 @@ impl Logger {
             describe(line, &event);
             line.push('\n');
             let mut pending = sink.lock();
+            let before = pending.buf.len();
             pending.buf.extend_from_slice(line.as_bytes());
-            if pending.buf.len() >= BUFFER_BYTES {
+            // Only the event that fills the buffer wakes the writer: a notify is a system
+            // call, and every event after it until the writer takes the buffer would repeat it.
+            if fills(before, pending.buf.len()) {
                 sink.wake.notify_one();
             }
         });
@@ -190,6 +193,11 @@ impl Logger {
                 .unwrap_or_else(|p| p.into_inner());
         }
     }
+}
+
+/// Whether appending took the shared buffer from below `BUFFER_BYTES` to at least it.
+fn fills(before: usize, after: usize) -> bool {
+    before < BUFFER_BYTES && after >= BUFFER_BYTES
 }
 
 /// The writer thread: takes what was logged and writes it, until no logger is left.
@@ -376,6 +384,18 @@ mod tests {
             let last = format!("conn {t} in: IAMAT t{t} +1+1 1999");
             assert!(lines.iter().any(|l| l.ends_with(&last)), "{last}");
         }
+    }
+
+    #[test]
+    fn only_the_event_that_fills_the_buffer_wakes_the_writer() {
+        assert!(!fills(0, 100));
+        assert!(fills(BUFFER_BYTES - 1, BUFFER_BYTES));
+        assert!(fills(BUFFER_BYTES - 10, BUFFER_BYTES + 50));
+        assert!(
+            !fills(BUFFER_BYTES, BUFFER_BYTES + 50),
+            "already full: already woken"
+        );
+        assert!(!fills(BUFFER_BYTES + 50, BUFFER_BYTES + 100));
     }
 
     #[test]
