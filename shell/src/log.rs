@@ -11,7 +11,6 @@
 //! make the log the benchmark.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -27,7 +26,7 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// Each thread formats its events here, so formatting needs no lock.
-    static LINE: RefCell<String> = RefCell::new(String::with_capacity(256));
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
 }
 
 /// What happened, for the log.
@@ -162,15 +161,15 @@ impl Logger {
         let Some(sink) = &self.sink else { return };
         LINE.with_borrow_mut(|line| {
             line.clear();
-            let _ = write_client_time(line, now);
-            line.push(' ');
-            line.push_str(&self.server);
-            line.push(' ');
+            push_time(line, now);
+            line.push(b' ');
+            line.extend_from_slice(self.server.as_bytes());
+            line.push(b' ');
             describe(line, &event);
-            line.push('\n');
+            line.push(b'\n');
             let mut pending = sink.lock();
             let before = pending.buf.len();
-            pending.buf.extend_from_slice(line.as_bytes());
+            pending.buf.extend_from_slice(line);
             // Only the event that fills the buffer wakes the writer: a notify is a system
             // call, and every event after it until the writer takes the buffer would repeat it.
             if fills(before, pending.buf.len()) {
@@ -227,23 +226,67 @@ fn write_loop(sink: &Arc<Sink>, mut file: File) {
     }
 }
 
-fn describe(out: &mut String, event: &Event<'_>) {
+/// Appends `now` as `write_client_time` does (seconds, a point, nine digits of
+/// nanoseconds), without the formatter: every event pays it.
+fn push_time(out: &mut Vec<u8>, now: Nanos) {
+    const PER_SEC: i128 = 1_000_000_000;
+    let (Ok(secs), Ok(nanos)) = (
+        u64::try_from(now.0 / PER_SEC),
+        u32::try_from(now.0 % PER_SEC),
+    ) else {
+        // Before 1970: never a clock reading here, but still written right.
+        let mut text = String::new();
+        let _ = write_client_time(&mut text, now);
+        return out.extend_from_slice(text.as_bytes());
+    };
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(digits.format(secs).as_bytes());
+    out.push(b'.');
+    let nanos = digits.format(nanos).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', 9 - nanos.len()));
+    out.extend_from_slice(nanos);
+}
+
+/// Appends `conn <id> `, which begins the lines of every command.
+fn push_conn(out: &mut Vec<u8>, conn: u64) {
+    out.extend_from_slice(b"conn ");
+    out.extend_from_slice(itoa::Buffer::new().format(conn).as_bytes());
+    out.push(b' ');
+}
+
+/// Appends what happened. The events of every command (a line in, a write out) are built
+/// from bytes directly; the rest go through the formatter.
+fn describe(out: &mut Vec<u8>, event: &Event<'_>) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
     let _ = match event {
-        Event::Listening(addr) => write!(out, "listening on {addr}"),
-        Event::Accepted { conn, from } => write!(out, "conn {conn} accepted from {from}"),
-        Event::Refused { from, limit } => write!(out, "refused {from}: {limit} connections open"),
-        Event::AcceptFailed { error } => write!(out, "accept failed: {error}"),
         Event::Input { conn, line } => {
-            let _ = write!(out, "conn {conn} in: ");
-            push_escaped(out, line);
-            Ok(())
+            push_conn(out, *conn);
+            out.extend_from_slice(b"in: ");
+            return push_escaped(out, line);
         }
         Event::Output { conn, bytes } => {
             let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-            let _ = write!(out, "conn {conn} out ({} bytes): ", bytes.len());
-            push_escaped(out, first);
-            Ok(())
+            push_conn(out, *conn);
+            out.extend_from_slice(b"out (");
+            out.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
+            out.extend_from_slice(b" bytes): ");
+            return push_escaped(out, first);
         }
+        Event::PeerLine {
+            peer,
+            line,
+            outcome,
+        } => {
+            let _ = write!(out, "from {peer} ({outcome}): ");
+            return push_escaped(out, line);
+        }
+        Event::Listening(addr) => write!(out, "listening on {addr}"),
+        Event::Accepted { conn, from } => write!(out, "conn {conn} accepted from {from}"),
+        Event::Refused { from, limit } => {
+            write!(out, "refused {from}: {limit} connections open")
+        }
+        Event::AcceptFailed { error } => write!(out, "accept failed: {error}"),
         Event::Closed { conn, reason } => write!(out, "conn {conn} closed: {reason}"),
         Event::LinkUp { peer, conn } => write!(out, "link to {peer} up (conn {conn})"),
         Event::LinkDown { peer, reason } => write!(out, "link to {peer} down: {reason}"),
@@ -255,15 +298,6 @@ fn describe(out: &mut String, event: &Event<'_>) {
             out,
             "dial {peer} failed: {error}; retry in {retry_in_ms} ms"
         ),
-        Event::PeerLine {
-            peer,
-            line,
-            outcome,
-        } => {
-            let _ = write!(out, "from {peer} ({outcome}): ");
-            push_escaped(out, line);
-            Ok(())
-        }
         Event::QueueFull { peer } => {
             write!(out, "link to {peer} fell too far behind; resetting it")
         }
@@ -280,16 +314,18 @@ fn describe(out: &mut String, event: &Event<'_>) {
 
 /// Appends `bytes` as `str::escape_debug` shows them (invalid UTF-8 replaced first), so a
 /// line in the log is one line whatever a client sent. Nearly every line is printable ASCII
-/// with nothing to escape, and is copied as it is: escaping char by char through the
-/// formatter was an eighth of a logging server's CPU under pipelined load
-/// (docs/PERFORMANCE.md, "Session 6: smol's reactor, and the log's cost").
-fn push_escaped(out: &mut String, bytes: &[u8]) {
+/// with nothing to escape, and is copied as it is (printable ASCII is UTF-8 already):
+/// escaping char by char through the formatter was an eighth of a logging server's CPU
+/// under pipelined load (docs/PERFORMANCE.md, "Session 6: smol's reactor, and the log's
+/// cost").
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let plain = |b: &u8| (b' '..=b'~').contains(b) && !matches!(b, b'\\' | b'"' | b'\'');
-    match std::str::from_utf8(bytes) {
-        Ok(text) if bytes.iter().all(plain) => out.push_str(text),
-        _ => {
-            let _ = write!(out, "{}", String::from_utf8_lossy(bytes).escape_debug());
-        }
+    if bytes.iter().all(plain) {
+        out.extend_from_slice(bytes);
+    } else {
+        let text = String::from_utf8_lossy(bytes);
+        use std::io::Write as _;
+        let _ = write!(out, "{}", text.escape_debug());
     }
 }
 
@@ -316,10 +352,72 @@ mod tests {
         .collect();
         inputs.push((0..=255u8).collect());
         for input in inputs {
-            let mut got = String::from("prefix ");
+            let mut got = b"prefix ".to_vec();
             push_escaped(&mut got, &input);
             let want = format!("prefix {}", String::from_utf8_lossy(&input).escape_debug());
-            assert_eq!(got, want, "{input:?}");
+            assert_eq!(String::from_utf8(got).expect("UTF-8"), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_the_protocol_writes_them() {
+        for n in [
+            0,
+            5,
+            999_999_999,
+            1_000_000_000,
+            1_621_464_827_959_498_503,
+            1_621_464_827_000_000_005,
+            i128::from(u64::MAX) * 1_000_000_000 + 7,
+            -1,
+            -1_500_000_000,
+        ] {
+            let mut got = Vec::new();
+            push_time(&mut got, Nanos(n));
+            let mut want = String::new();
+            write_client_time(&mut want, Nanos(n)).expect("format");
+            assert_eq!(String::from_utf8(got).expect("UTF-8"), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn every_event_is_one_line() {
+        let addr: SocketAddr = "127.0.0.1:12001".parse().expect("addr");
+        let events = [
+            Event::Listening(addr),
+            Event::Accepted {
+                conn: 1,
+                from: addr,
+            },
+            Event::Refused {
+                from: addr,
+                limit: 5,
+            },
+            Event::Closed {
+                conn: 2,
+                reason: "eof",
+            },
+            Event::PeerLine {
+                peer: "Jaquez",
+                line: b"AT x\ty",
+                outcome: "stored",
+            },
+            Event::FloodWaitTimedOut { conn: 3, links: 2 },
+            Event::Stopped,
+        ];
+        let want = [
+            "listening on 127.0.0.1:12001",
+            "conn 1 accepted from 127.0.0.1:12001",
+            "refused 127.0.0.1:12001: 5 connections open",
+            "conn 2 closed: eof",
+            "from Jaquez (stored): AT x\\ty",
+            "conn 3 replies sent before their floods were written (2 links stuck)",
+            "stopped",
+        ];
+        for (event, want) in events.iter().zip(want) {
+            let mut got = Vec::new();
+            describe(&mut got, event);
+            assert_eq!(String::from_utf8(got).expect("UTF-8"), want);
         }
     }
 
