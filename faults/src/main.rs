@@ -314,6 +314,13 @@ fn main() -> anyhow::Result<ExitCode> {
                             // stay on the lane's CPUs.
                             placement::pin_current_thread(cpus)?;
                             for (m, p, source) in mine {
+                                // A soak is minutes of silence otherwise: say what started.
+                                println!(
+                                    "{:<10} soaking for {} s at {:.0}/s ({source} rate) on CPUs {cpus:?}",
+                                    m.name,
+                                    p.duration.as_secs(),
+                                    p.load.rate,
+                                );
                                 let mut o = soak::run(&s.root, m, s.profile, topology.clone(), p)?;
                                 o.rate_source = source.clone();
                                 o.cpus = cpus.clone();
