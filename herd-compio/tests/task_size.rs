@@ -7,25 +7,16 @@ use std::net::SocketAddr;
 
 use compio::net::{TcpListener, TcpStream};
 use herd_compio::{Compio, Owned};
-use herd_shell::ServerArgs;
 use herd_shell::drive::local::{self, HubOf, Runtime};
+use herd_shell::{HerdConfig, Logger, Server};
 
 const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0.1:9\"\nkey = \"p\"\n\
      [[server]]\nname = \"A\"\naddr = \"127.0.0.1:9\"\nneighbours = []\n";
 
 #[test]
 fn an_idle_client_task_is_small() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("herd.toml");
-    std::fs::write(&config, CONFIG).expect("config");
-    let args = ServerArgs {
-        config,
-        name: "A".into(),
-        threads: Some(1),
-        log_dir: dir.path().into(),
-        no_log: true,
-    };
-    let server = args.setup().expect("server");
+    let config = HerdConfig::parse(CONFIG, "test").expect("config");
+    let server = Server::new(config, "test", "A", Logger::disabled("A"), 1).expect("server");
     let runtime = compio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let hub = HubOf::<Compio>::new(server, (), Compio::offer).expect("hub");

@@ -7,7 +7,6 @@ use herd_protocol::HerdConfig;
 
 use crate::log::Logger;
 use crate::server::Server;
-use crate::shutdown::Shutdown;
 
 /// Why a server could not start. Each is the operator's to fix, as the message says.
 #[derive(Debug, thiserror::Error)]
@@ -72,13 +71,6 @@ impl ServerArgs {
                 error,
             })?;
         let config = HerdConfig::parse(&text, &path)?;
-        let me = config
-            .server(&self.name)
-            .ok_or_else(|| SetupError::UnknownServer {
-                path,
-                name: self.name.clone(),
-                known: config.names().collect::<Vec<_>>().join(", "),
-            })?;
         let log = if self.no_log {
             Logger::disabled(&self.name)
         } else {
@@ -89,16 +81,7 @@ impl ServerArgs {
         };
         let threads = self
             .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
-        Ok(Server {
-            addr: me.addr,
-            config,
-            name: self.name.clone(),
-            log,
-            shutdown: Shutdown::new(),
-            threads,
-            announced: Default::default(),
-        })
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Server::new(config, &path, &self.name, log, threads)
     }
 }

@@ -4,7 +4,6 @@ use herd_protocol::ClientAction;
 
 use super::*;
 use crate::log::Logger;
-use crate::shutdown::Shutdown;
 use herd_protocol::HerdConfig;
 
 const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0.1:9\"\nkey = \"p\"\n\
@@ -14,15 +13,7 @@ const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0
 
 fn hub_with(log: Logger, offer: OfferFn<u8>) -> Arc<Hub<u8>> {
     let config = HerdConfig::parse(CONFIG, "t").expect("valid");
-    let server = Server {
-        config,
-        name: "A".into(),
-        log,
-        shutdown: Shutdown::new(),
-        threads: 1,
-        addr: SocketAddr::from(([127, 0, 0, 1], 12001)),
-        announced: Default::default(),
-    };
+    let server = Server::new(config, "t", "A", log, 1).expect("server A");
     Hub::new(server, (), offer).expect("node")
 }
 
@@ -140,15 +131,7 @@ fn thread_per_core_listeners_share_one_port() {
     drop(free);
     let mut config = HerdConfig::parse(CONFIG, "t").expect("valid");
     config.servers[0].addr = addr;
-    let server = Server {
-        config,
-        name: "A".into(),
-        log: Logger::disabled("A"),
-        shutdown: Shutdown::new(),
-        threads: 2,
-        addr,
-        announced: Default::default(),
-    };
+    let server = Server::new(config, "t", "A", Logger::disabled("A"), 2).expect("server A");
     let first = server.bind_shared().expect("first listener");
     let second = server
         .bind_shared()

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use herd_protocol::{HerdConfig, Nanos};
 
+use crate::args::SetupError;
 use crate::log::{Event, Logger};
 use crate::shutdown::Shutdown;
 
@@ -27,6 +28,36 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server `name` of `config` (read from `path`, which errors name), logging to
+    /// `log`, with `threads` worker threads (at least one).
+    pub fn new(
+        config: HerdConfig,
+        path: &str,
+        name: &str,
+        log: Logger,
+        threads: usize,
+    ) -> Result<Server, SetupError> {
+        let addr = match config.server(name) {
+            Some(me) => me.addr,
+            None => {
+                return Err(SetupError::UnknownServer {
+                    path: path.to_owned(),
+                    name: name.to_owned(),
+                    known: config.names().collect::<Vec<_>>().join(", "),
+                });
+            }
+        };
+        Ok(Server {
+            addr,
+            config,
+            name: name.to_owned(),
+            log,
+            shutdown: Shutdown::new(),
+            threads: threads.max(1),
+            announced: Default::default(),
+        })
+    }
+
     /// Binds this server's listener (the one listener of a work-stealing runtime).
     pub fn bind(&self) -> io::Result<TcpListener> {
         let listener = TcpListener::bind(self.addr).map_err(|e| self.bind_error(e))?;
