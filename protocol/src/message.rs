@@ -476,28 +476,26 @@ pub fn format_client_time(t: Nanos) -> String {
     out
 }
 
-/// Writes what `format_client_time` returns, without allocating. Times until the year 2262
-/// fit an `i64` of nanoseconds, whose division is far cheaper than an `i128`'s (the server
-/// log stamps every line with this).
+/// Writes what `format_client_time` returns, without allocating. Every time from 1970 to
+/// the year 2554 fits a `u64` of nanoseconds, written with `itoa` rather than the formatter
+/// (the server log stamps every line with this, and the formatter's integer paths were a
+/// fifth of a log event's cost); other times take the formatter.
 pub fn write_client_time(out: &mut impl std::fmt::Write, t: Nanos) -> std::fmt::Result {
-    const PER_SEC: i64 = 1_000_000_000;
-    match i64::try_from(t.0) {
-        Ok(n) => write!(
+    const PER_SEC: u64 = 1_000_000_000;
+    let Ok(n) = u64::try_from(t.0) else {
+        let per_sec = Nanos::NANOS_PER_SEC;
+        return write!(
             out,
             "{}.{:09}",
-            n.div_euclid(PER_SEC),
-            n.rem_euclid(PER_SEC)
-        ),
-        Err(_) => {
-            let per_sec = Nanos::NANOS_PER_SEC;
-            write!(
-                out,
-                "{}.{:09}",
-                t.0.div_euclid(per_sec),
-                t.0.rem_euclid(per_sec)
-            )
-        }
-    }
+            t.0.div_euclid(per_sec),
+            t.0.rem_euclid(per_sec)
+        );
+    };
+    let mut digits = itoa::Buffer::new();
+    out.write_str(digits.format(n / PER_SEC))?;
+    let nanos = digits.format(n % PER_SEC);
+    out.write_str(&".000000000"[..10 - nanos.len()])?;
+    out.write_str(nanos)
 }
 
 /// Formats a location in ISO 6709 with six decimals, e.g. `+34.068930-118.445127`.
@@ -798,6 +796,12 @@ mod tests {
             i128::from(i64::MAX),
             i128::from(i64::MIN),
             i128::from(i64::MAX) + 1,
+            i128::from(u64::MAX),
+            i128::from(u64::MAX) + 1,
+            i128::from(u64::MAX) * 1_000_000_000 + 7,
+            999_999_999,
+            1_000_000_000,
+            -1_500_000_000,
             i128::MIN,
             i128::MAX,
         ] {
