@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use compio::net::{TcpListener, TcpStream};
 use herd_compio::{Compio, Owned};
 use herd_shell::drive::local::{self, HubOf, Runtime};
-use herd_shell::{HerdConfig, Logger, Server};
+use herd_shell::{HerdConfig, Server};
 
 const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0.1:9\"\nkey = \"p\"\n\
      [[server]]\nname = \"A\"\naddr = \"127.0.0.1:9\"\nneighbours = []\n";
@@ -16,7 +16,7 @@ const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0
 #[test]
 fn an_idle_client_task_is_small() {
     let config = HerdConfig::parse(CONFIG, "test").expect("config");
-    let server = Server::new(config, "test", "A", Logger::disabled("A"), 1).expect("server");
+    let server = Server::new(config, "test", "A", 1).expect("server");
     let runtime = compio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let hub = HubOf::<Compio>::new(server, (), Compio::offer).expect("hub");

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use herd_shell::drive::{self, HubOf, Runtime};
-use herd_shell::{HerdConfig, Logger, Server};
+use herd_shell::{HerdConfig, Server};
 use herd_tokio::Tokio;
 
 const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0.1:9\"\nkey = \"p\"\n\
@@ -14,7 +14,7 @@ const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0
 #[tokio::test]
 async fn an_idle_client_task_is_small() {
     let config = HerdConfig::parse(CONFIG, "test").expect("config");
-    let server = Server::new(config, "test", "A", Logger::disabled("A"), 1).expect("server");
+    let server = Server::new(config, "test", "A", 1).expect("server");
     let hub = HubOf::<Tokio>::new(server, (), Tokio::offer).expect("hub");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -71,17 +71,17 @@ impl ServerArgs {
                 error,
             })?;
         let config = HerdConfig::parse(&text, &path)?;
-        let log = if self.no_log {
-            Logger::disabled(&self.name)
-        } else {
-            Logger::to_dir(&self.log_dir, &self.name).map_err(|error| SetupError::Log {
-                dir: self.log_dir.display().to_string(),
-                error,
-            })?
-        };
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        Server::new(config, &path, &self.name, log, threads)
+        let mut server = Server::new(config, &path, &self.name, threads)?;
+        if !self.no_log {
+            server.log =
+                Logger::to_dir(&self.log_dir, &self.name).map_err(|error| SetupError::Log {
+                    dir: self.log_dir.display().to_string(),
+                    error,
+                })?;
+        }
+        Ok(server)
     }
 }

@@ -13,7 +13,8 @@ const CONFIG: &str = "[herd]\nkey = \"k\"\n[places]\nbase_url = \"http://127.0.0
 
 fn hub_with(log: Logger, offer: OfferFn<u8>) -> Arc<Hub<u8>> {
     let config = HerdConfig::parse(CONFIG, "t").expect("valid");
-    let server = Server::new(config, "t", "A", log, 1).expect("server A");
+    let mut server = Server::new(config, "t", "A", 1).expect("server A");
+    server.log = log;
     Hub::new(server, (), offer).expect("node")
 }
 
@@ -131,7 +132,7 @@ fn thread_per_core_listeners_share_one_port() {
     drop(free);
     let mut config = HerdConfig::parse(CONFIG, "t").expect("valid");
     config.servers[0].addr = addr;
-    let server = Server::new(config, "t", "A", Logger::disabled("A"), 2).expect("server A");
+    let server = Server::new(config, "t", "A", 2).expect("server A");
     let first = server.bind_shared().expect("first listener");
     let second = server
         .bind_shared()

@@ -28,13 +28,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// The server `name` of `config` (read from `path`, which errors name), logging to
-    /// `log`, with `threads` worker threads (at least one).
+    /// The server `name` of `config` (read from `path`, which errors name), with `threads`
+    /// worker threads (at least one) and its log off: set `log` to keep one, once the name
+    /// is known to be right (so a wrong name leaves no log file behind).
     pub fn new(
         config: HerdConfig,
         path: &str,
         name: &str,
-        log: Logger,
         threads: usize,
     ) -> Result<Server, SetupError> {
         let addr = match config.server(name) {
@@ -51,7 +51,7 @@ impl Server {
             addr,
             config,
             name: name.to_owned(),
-            log,
+            log: Logger::disabled(name),
             shutdown: Shutdown::new(),
             threads: threads.max(1),
             announced: Default::default(),
